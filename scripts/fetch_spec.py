@@ -1,0 +1,87 @@
+"""Obtain the upstream KSeF spec and check it against the pin in openapi/pin.json.
+
+Usage:
+  python scripts/fetch_spec.py            # take the pinned spec into openapi/.cache/
+  python scripts/fetch_spec.py --update   # accept a new upstream, rewrite the pin
+
+The spec comes from the file named by KSEF_SPEC_FILE when set, otherwise from the
+official URL recorded in the pin (KSEF_SPEC_URL overrides it, e.g. for the demo or
+production hosts, which serve theirs at the same path). The spec is never committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN_FILE = ROOT / "openapi" / "pin.json"
+CACHE = ROOT / "openapi" / ".cache"
+CACHED_SPEC = CACHE / "upstream.json"
+PREVIOUS_SPEC = CACHE / "previous.json"
+
+
+def api_version(spec: dict[str, object]) -> str:
+    """Return the API version that upstream writes into ``info.description``."""
+    info = spec.get("info")
+    description = info.get("description", "") if isinstance(info, dict) else ""
+    match = re.search(r"Wersja API:\**\s*([0-9]+(?:\.[0-9]+)+)", str(description))
+    if match is None:
+        raise ValueError("the spec's info.description carries no 'Wersja API: x.y.z'")
+    return match.group(1)
+
+
+def read_upstream(pin: dict[str, str]) -> bytes:
+    """Read the upstream spec from KSEF_SPEC_FILE or download it."""
+    configured = os.environ.get("KSEF_SPEC_FILE")
+    if configured:
+        return Path(configured).read_bytes()
+
+    url = os.environ.get("KSEF_SPEC_URL", pin["source"])
+    if not url.startswith("https://"):
+        raise ValueError(f"refusing to download the spec over a non-HTTPS URL: {url}")
+    with urllib.request.urlopen(url, timeout=60) as response:
+        data: bytes = response.read()
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--update", action="store_true", help="accept a new upstream")
+    args = parser.parse_args(argv)
+
+    pin = json.loads(PIN_FILE.read_text("utf-8"))
+    data = read_upstream(pin)
+    digest = hashlib.sha256(data).hexdigest()
+    version = api_version(json.loads(data))
+    CACHE.mkdir(parents=True, exist_ok=True)
+
+    if args.update:
+        if CACHED_SPEC.is_file():
+            CACHED_SPEC.replace(PREVIOUS_SPEC)
+        pin.update(api_version=version, sha256=digest)
+        PIN_FILE.write_text(json.dumps(pin, indent=2) + "\n", "utf-8")
+        print(f"spec: pin updated to API {version} (sha256 {digest})")
+    elif digest != pin["sha256"]:
+        print(
+            f"spec: the upstream spec (API {version}, sha256 {digest}) is not the pinned "
+            f"one (API {pin['api_version']}, sha256 {pin['sha256']}). Point "
+            "KSEF_SPEC_FILE at the pinned file, or run 'make spec-update' to accept "
+            "the new upstream, then 'make generate' and review the diff.",
+            file=sys.stderr,
+        )
+        return 1
+
+    CACHED_SPEC.write_bytes(data)
+    print(f"spec: API {version} -> {CACHED_SPEC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

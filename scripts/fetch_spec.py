@@ -46,9 +46,19 @@ def read_upstream(pin: dict[str, str]) -> bytes:
     url = os.environ.get("KSEF_SPEC_URL", pin["source"])
     if not url.startswith("https://"):
         raise ValueError(f"refusing to download the spec over a non-HTTPS URL: {url}")
-    with urllib.request.urlopen(url, timeout=60) as response:
-        data: bytes = response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data: bytes = response.read()
+    except OSError as error:
+        raise SpecUnavailable(
+            f"could not download the spec from {url} ({error}); set KSEF_SPEC_FILE "
+            "to a local copy of it"
+        ) from error
     return data
+
+
+class SpecUnavailable(Exception):
+    """The upstream spec could not be read."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pin = json.loads(PIN_FILE.read_text("utf-8"))
-    data = read_upstream(pin)
+    try:
+        data = read_upstream(pin)
+    except SpecUnavailable as error:
+        print(f"spec: {error}", file=sys.stderr)
+        return 1
     digest = hashlib.sha256(data).hexdigest()
     version = api_version(json.loads(data))
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,236 @@
+"""Archive encoders for batch packages: ZIP (DEFLATE) and TarGz.
+
+Each encoder splits its work in two: :meth:`encode` does the heavy, GIL-releasing
+compression of a batch of entries and may run in a worker thread; :meth:`emit` writes
+the results in input order from the calling thread; :meth:`finish` returns the
+archive's closing bytes. The ZIP writer is our own so that entries can be deflated in
+parallel (the stdlib writer compresses inside ``writestr``); it writes ZIP64 records
+only when offsets or counts need them.
+"""
+
+from __future__ import annotations
+
+import struct
+import tarfile
+import zlib
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+__all__ = ["ArchiveEncoder", "ArchiveEntry", "Output", "TarGzEncoder", "ZipEncoder"]
+
+
+@attrs.frozen
+class ArchiveEntry:
+    """A file to put in the archive, with the label that names it in errors."""
+
+    name: str
+    data: bytes = attrs.field(repr=False)
+    label: str
+
+
+class Output(Protocol):
+    """Where an encoder writes the archive stream."""
+
+    current_label: str | None
+
+    def write(self, data: bytes) -> None:
+        """Append bytes to the archive stream."""
+
+
+class ArchiveEncoder(Protocol):
+    """The two halves of an archive format, see the module docstring."""
+
+    max_workers: int
+
+    def encode(self, entries: Sequence[ArchiveEntry]) -> object:
+        """Compress a batch of entries (thread-safe as ``max_workers`` allows)."""
+
+    def emit(
+        self, entries: Sequence[ArchiveEntry], encoded: object, out: Output
+    ) -> None:
+        """Write an encoded batch, in order, to ``out``."""
+
+    def finish(self) -> bytes:
+        """Return the bytes that close the archive."""
+
+
+# APPNOTE.TXT 4.3.7, 4.3.12, 4.3.14-4.3.16: record layouts and signatures.
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL_HEADER = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END_OF_CENTRAL = struct.Struct("<IHHHHIIH")
+_ZIP64_END = struct.Struct("<IQHHIIQQQQ")
+_ZIP64_LOCATOR = struct.Struct("<IIQI")
+_ZIP64_OFFSET_EXTRA = struct.Struct("<HHQ")
+
+_DEFLATE = 8
+_UTF8_NAME_FLAG = 0x0800
+_VERSION = 20
+_VERSION_ZIP64 = 45
+_DOS_DATE_1980 = (1 << 5) | 1  # 1980-01-01: fixed, so a package is reproducible
+_UNIX_FILE_MODE = 0o100644 << 16
+_MADE_BY_UNIX = 3 << 8
+
+# Beyond these, classic ZIP fields overflow and ZIP64 records take over.
+ZIP32_MAX_OFFSET = 0xFFFFFFFF
+ZIP32_MAX_COUNT = 0xFFFF
+
+
+class ZipEncoder:
+    """Write a ZIP archive whose entries are deflated independently."""
+
+    max_workers = 2
+
+    def __init__(self, level: int) -> None:
+        self._level = level
+        self._offset = 0
+        self._count = 0
+        self._central = bytearray()
+        self._zip64 = False
+
+    def encode(self, entries: Sequence[ArchiveEntry]) -> list[tuple[int, bytes]]:
+        """Return the CRC-32 and raw DEFLATE stream of each entry."""
+        return [
+            (zlib.crc32(entry.data), zlib.compress(entry.data, self._level, wbits=-15))
+            for entry in entries
+        ]
+
+    def emit(
+        self, entries: Sequence[ArchiveEntry], encoded: object, out: Output
+    ) -> None:
+        """Write each entry's local header and compressed data."""
+        assert isinstance(encoded, list)
+        for entry, (crc, packed) in zip(entries, encoded, strict=True):
+            out.current_label = entry.label
+            name = entry.name.encode("utf-8")
+            flags = 0 if name.isascii() else _UTF8_NAME_FLAG
+
+            header = _LOCAL_HEADER.pack(
+                0x04034B50,
+                _VERSION,
+                flags,
+                _DEFLATE,
+                0,
+                _DOS_DATE_1980,
+                crc,
+                len(packed),
+                len(entry.data),
+                len(name),
+                0,
+            )
+            out.write(header + name + packed)
+
+            self._add_central(name, flags, crc, len(packed), len(entry.data))
+            self._offset += len(header) + len(name) + len(packed)
+            self._count += 1
+
+    def finish(self) -> bytes:
+        """Return the central directory and the end records."""
+        cd_offset = self._offset
+        cd_size = len(self._central)
+        records = bytearray(self._central)
+        zip64 = (
+            self._zip64
+            or self._count >= ZIP32_MAX_COUNT
+            or cd_offset >= ZIP32_MAX_OFFSET
+            or cd_size >= ZIP32_MAX_OFFSET
+        )
+
+        if zip64:
+            end64_offset = cd_offset + cd_size
+            records += _ZIP64_END.pack(
+                0x06064B50,
+                _ZIP64_END.size - 12,
+                _VERSION_ZIP64 | _MADE_BY_UNIX,
+                _VERSION_ZIP64,
+                0,
+                0,
+                self._count,
+                self._count,
+                cd_size,
+                cd_offset,
+            )
+            records += _ZIP64_LOCATOR.pack(0x07064B50, 0, end64_offset, 1)
+
+        records += _END_OF_CENTRAL.pack(
+            0x06054B50,
+            0,
+            0,
+            min(self._count, ZIP32_MAX_COUNT),
+            min(self._count, ZIP32_MAX_COUNT),
+            min(cd_size, ZIP32_MAX_OFFSET),
+            min(cd_offset, ZIP32_MAX_OFFSET),
+            0,
+        )
+        return bytes(records)
+
+    def _add_central(
+        self, name: bytes, flags: int, crc: int, packed_size: int, size: int
+    ) -> None:
+        extra = b""
+        offset = self._offset
+        version = _VERSION
+        if offset >= ZIP32_MAX_OFFSET:
+            extra = _ZIP64_OFFSET_EXTRA.pack(1, 8, offset)
+            offset = ZIP32_MAX_OFFSET
+            version = _VERSION_ZIP64
+            self._zip64 = True
+
+        self._central += _CENTRAL_HEADER.pack(
+            0x02014B50,
+            version | _MADE_BY_UNIX,
+            version,
+            flags,
+            _DEFLATE,
+            0,
+            _DOS_DATE_1980,
+            crc,
+            packed_size,
+            size,
+            len(name),
+            len(extra),
+            0,
+            0,
+            0,
+            _UNIX_FILE_MODE,
+            offset,
+        )
+        self._central += name + extra
+
+
+class TarGzEncoder:
+    """Write a ustar archive through one gzip stream (one worker keeps the order)."""
+
+    max_workers = 1
+
+    def __init__(self, level: int) -> None:
+        # wbits 16 + 15: a gzip wrapper with mtime 0, so a package is reproducible.
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + 15)
+
+    def encode(self, entries: Sequence[ArchiveEntry]) -> bytes:
+        """Frame the entries as tar members and compress them."""
+        chunks: list[bytes] = []
+        for entry in entries:
+            info = tarfile.TarInfo(entry.name)
+            info.size = len(entry.data)
+            info.mode = 0o644
+            info.mtime = 0
+            chunks.append(info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict"))
+            chunks.append(entry.data)
+            chunks.append(bytes(-len(entry.data) % tarfile.BLOCKSIZE))
+
+        return self._compressor.compress(b"".join(chunks))
+
+    def emit(
+        self, entries: Sequence[ArchiveEntry], encoded: object, out: Output
+    ) -> None:
+        """Write a compressed batch."""
+        assert isinstance(encoded, bytes)
+        out.current_label = entries[-1].label
+        out.write(encoded)
+
+    def finish(self) -> bytes:
+        """Return the end-of-archive blocks and the gzip trailer."""
+        end_of_archive = bytes(2 * tarfile.BLOCKSIZE)
+        return self._compressor.compress(end_of_archive) + self._compressor.flush()

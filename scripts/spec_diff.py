@@ -69,6 +69,7 @@ class OperationChange:
     parameters_added: tuple[Field, ...] = ()
     parameters_removed: tuple[Field, ...] = ()
     parameters_changed: tuple[Retype, ...] = ()
+    # Named by media type; a blank name is the body's own required-ness.
     request_body_changed: tuple[Retype, ...] = ()
     request_body_now_requires: tuple[str, ...] = ()
     request_body_no_longer_requires: tuple[str, ...] = ()
@@ -339,7 +340,7 @@ def _diff_request_body(
     )
     if old_body and new_body and old_required != new_required:
         changed.append(
-            Retype("itself", _required_word(old_required), _required_word(new_required))
+            Retype("", _required_word(old_required), _required_word(new_required))
         )
 
     old_fields, new_fields = _wrapper_required(before), _wrapper_required(after)
@@ -435,9 +436,8 @@ def diff_operations(
 
 
 def _schemas(spec: Spec) -> Mapping[str, Mapping[str, Any]]:
-    schemas: Mapping[str, Mapping[str, Any]] = (spec.get("components") or {}).get(
-        "schemas"
-    ) or {}
+    components: Mapping[str, Any] = spec.get("components") or {}
+    schemas: Mapping[str, Mapping[str, Any]] = components.get("schemas") or {}
     return schemas
 
 
@@ -522,7 +522,9 @@ def _field_text(field: Field) -> str:
 
 
 def _arrow(change: Retype) -> str:
-    return f"{change.name}: {change.old} -> {change.new}"
+    """Render "name: old -> new"; a blank name leaves only the values."""
+    name = f" {change.name}" if change.name else ""
+    return f"{name}: {change.old} -> {change.new}"
 
 
 def _operation_change_lines(change: OperationChange) -> list[str]:
@@ -530,8 +532,8 @@ def _operation_change_lines(change: OperationChange) -> list[str]:
         _operation_line(change.operation),
         *(f"  + parameter {_field_text(f)}" for f in change.parameters_added),
         *(f"  - parameter {_field_text(f)}" for f in change.parameters_removed),
-        *(f"  ~ parameter {_arrow(c)}" for c in change.parameters_changed),
-        *(f"  ~ request body {_arrow(c)}" for c in change.request_body_changed),
+        *(f"  ~ parameter{_arrow(c)}" for c in change.parameters_changed),
+        *(f"  ~ request body{_arrow(c)}" for c in change.request_body_changed),
         *(
             f"  ~ request body now requires {n}"
             for n in change.request_body_now_requires
@@ -542,8 +544,8 @@ def _operation_change_lines(change: OperationChange) -> list[str]:
         ),
         *(f"  + response {status}" for status in change.responses_added),
         *(f"  - response {status}" for status in change.responses_removed),
-        *(f"  ~ response {_arrow(c)}" for c in change.responses_changed),
-        *(f"  ~ rate limit {_arrow(c)}" for c in change.rate_limits_changed),
+        *(f"  ~ response{_arrow(c)}" for c in change.responses_changed),
+        *(f"  ~ rate limit{_arrow(c)}" for c in change.rate_limits_changed),
     ]
 
 
@@ -554,7 +556,7 @@ def _schema_change_lines(change: SchemaChange) -> list[str]:
         *([f"  ~ type: {retype.old} -> {retype.new}"] if retype else []),
         *(f"  + property {_field_text(f)}" for f in change.properties_added),
         *(f"  - property {_field_text(f)}" for f in change.properties_removed),
-        *(f"  ~ property {_arrow(c)}" for c in change.properties_retyped),
+        *(f"  ~ property{_arrow(c)}" for c in change.properties_retyped),
         *(f"  ~ now required: {name}" for name in change.now_required),
         *(f"  ~ no longer required: {name}" for name in change.no_longer_required),
         *(f"  + enum value {value}" for value in change.enum_added),

@@ -450,6 +450,22 @@ def test_request_body_required_fields_change(
     assert change.request_body_no_longer_requires == ("formCode",)
 
 
+def test_request_body_becoming_required(
+    old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """A body flagged required is shown as "request body: optional -> required"."""
+    _open_session(new)["requestBody"]["required"] = True
+
+    change = _only_operation_change(old, new)
+
+    assert change.request_body_changed == (
+        spec_diff.Retype("", "optional", "required"),
+    )
+    assert "    ~ request body: optional -> required\n" in spec_diff.render(
+        _diff(old, new)
+    )
+
+
 def test_responses_added_and_removed(old: dict[str, Any], new: dict[str, Any]) -> None:
     """Status codes that appear or disappear are listed."""
     responses = _open_session(new)["responses"]

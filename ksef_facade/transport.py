@@ -1,0 +1,405 @@
+"""httpx transports that resend requests as `ksef_facade.retry` decides.
+
+`RetryTransport` and `AsyncRetryTransport` wrap an inner transport. Both drive the
+same `_Attempts` object, which makes every decision; the shells only send, close
+failed responses and sleep. They never raise for an HTTP status: when retrying stops,
+the last response is returned as it is (a 429 over the `Retry-After` cap included,
+for the facade to raise its rate-limit error), and after a transport failure the last
+httpx exception is raised again.
+
+Request bodies given as bytes (also JSON and form data) are resent as they are. A
+body streamed from an iterator can be read only once, so such a request is resent
+only after failures that happen before it leaves (connect errors, pool timeouts).
+
+Each response's `X-System-Warning` header is logged at WARNING on
+`ksef_facade.warnings` and passed to an optional callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import attrs
+import httpx
+
+from ksef_facade import rate_limits, retry
+from ksef_facade.throttle import Throttle
+
+__all__ = [
+    "AsyncRetryTransport",
+    "RetryStats",
+    "RetryTransport",
+    "SystemWarning",
+    "parse_system_warnings",
+]
+
+_log = logging.getLogger("ksef_facade.retry")
+_warnings_log = logging.getLogger("ksef_facade.warnings")
+
+# Spec, schema SystemWarning: "[code]: message | [code]: message".
+_WARNING = re.compile(r"\[(?P<code>[^\]]+)\]: (?P<message>[^|]+)")
+_MAX_WARNING_CHARS = 300
+
+
+@attrs.frozen
+class SystemWarning:
+    """One technical warning KSeF sent in an `X-System-Warning` header."""
+
+    code: str
+    message: str
+    method: str = ""
+    target: str = ""
+
+
+def parse_system_warnings(value: str) -> list[SystemWarning]:
+    """Split an `X-System-Warning` value into warnings (unparsable: one, no code)."""
+    found = [
+        SystemWarning(match["code"].strip(), match["message"].strip())
+        for match in _WARNING.finditer(value)
+    ]
+    if found or not value.strip():
+        return found
+    return [SystemWarning("", value.strip())]
+
+
+class RetryStats:
+    """Counters of a transport's attempts, retries and waits, safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.gave_up = 0
+        self.total_wait = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryStats(attempts={self.attempts}, retries={self.retries}, "
+            f"rate_limited={self.rate_limited}, gave_up={self.gave_up}, "
+            f"total_wait={self.total_wait:.2f})"
+        )
+
+    def _add(
+        self,
+        *,
+        attempts: int = 0,
+        retries: int = 0,
+        rate_limited: int = 0,
+        gave_up: int = 0,
+        wait: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self.attempts += attempts
+            self.retries += retries
+            self.rate_limited += rate_limited
+            self.gave_up += gave_up
+            self.total_wait += wait
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.frozen
+class _Settings:
+    policy: retry.RetryPolicy
+    throttle: Throttle | None
+    on_warning: Callable[[SystemWarning], None] | None
+    api_base_path: str
+    clock: Callable[[], float]
+    wall_clock: Callable[[], datetime]
+    rng: random.Random
+    stats: RetryStats
+
+
+def _describe(
+    request: httpx.Request, relative: str | None, route: rate_limits.Route | None
+) -> str:
+    # Never the query string or a pre-signed URL's path: either may carry a key.
+    if route is not None:
+        return route.template
+    if relative is not None:
+        return relative
+    return f"<URL outside the API on {request.url.host}>"
+
+
+class _Attempts:
+    """One request's way through its attempts: decides, counts and logs, never waits."""
+
+    def __init__(self, settings: _Settings, request: httpx.Request) -> None:
+        self._settings = settings
+        self._method = request.method
+        relative = rate_limits.api_path(request.url.path, settings.api_base_path)
+        self._route = (
+            None
+            if relative is None
+            else rate_limits.find_route(request.method, relative)
+        )
+        self._kind = retry.request_kind(request.method, relative)
+        self._target = _describe(request, relative, self._route)
+        self._replayable = isinstance(request.stream, httpx.ByteStream)
+        self._started = settings.clock()
+        self._skipped = 0.0
+        self._attempt = 0
+
+    def before_attempt(self) -> float:
+        """Count the attempt; return the throttle's wait before sending it."""
+        self._attempt += 1
+        self._settings.stats._add(attempts=1)
+
+        throttle = self._settings.throttle
+        if throttle is None or self._route is None:
+            return 0.0
+        return self._to_sleep(throttle.reserve(self._route))
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """Return the wait before resending, or None to hand `response` back."""
+        self._report_warnings(response)
+
+        now = self._settings.wall_clock()
+        retry_after = retry.parse_retry_after(response.headers.get("Retry-After"), now)
+        if response.status_code == 429:
+            self._settings.stats._add(rate_limited=1)
+            if self._settings.throttle and self._route and retry_after is not None:
+                self._settings.throttle.block(self._route, retry_after)
+
+        outcome = retry.StatusOutcome(response.status_code, retry_after)
+        if not self._replayable:
+            self._stop_unreplayable(outcome)
+            return None
+        return self._follow(self._decide(outcome), f"HTTP {response.status_code}")
+
+    def after_error(self, error: Exception) -> float | None:
+        """Return the wait before resending, or None to raise `error` again."""
+        stage = retry.classify_error(error)
+        if stage is None:
+            return None
+        if stage is retry.FailureStage.MAYBE_SENT and not self._replayable:
+            self._stop_unreplayable(stage)
+            return None
+        return self._follow(self._decide(stage), type(error).__name__)
+
+    def _decide(self, outcome: retry.Outcome) -> retry.Decision:
+        elapsed = self._settings.clock() - self._started + self._skipped
+        return retry.decide(
+            self._attempt,
+            elapsed,
+            outcome,
+            self._kind,
+            self._settings.policy,
+            self._settings.rng,
+        )
+
+    def _stop_unreplayable(self, outcome: retry.Outcome) -> None:
+        decision = self._decide(outcome)
+        if decision.verdict is not retry.Verdict.DONE:
+            _log.info(
+                "Not resending %s %s: its streamed body cannot be sent twice",
+                self._method,
+                self._target,
+            )
+            self._settings.stats._add(gave_up=1)
+
+    def _follow(self, decision: retry.Decision, what: str) -> float | None:
+        if decision.verdict is retry.Verdict.DONE:
+            return None
+
+        if not decision.retry:
+            _log.info(
+                "Giving up on %s %s after attempt %d: %s",
+                self._method,
+                self._target,
+                self._attempt,
+                decision.reason,
+            )
+            self._settings.stats._add(gave_up=1)
+            return None
+
+        _log.info(
+            "Retrying %s %s after %s: attempt %d of %d failed, waiting %.2f s",
+            self._method,
+            self._target,
+            what,
+            self._attempt,
+            self._settings.policy.max_attempts,
+            decision.wait,
+        )
+        self._settings.stats._add(retries=1, wait=decision.wait)
+        return self._to_sleep(decision.wait)
+
+    def _to_sleep(self, wait: float) -> float:
+        if retry.waits_enabled(self._settings.policy):
+            return wait
+
+        # Waits are off (tests): skip the sleep but count it, so bounds still hold.
+        self._skipped += wait
+        return 0.0
+
+    def _report_warnings(self, response: httpx.Response) -> None:
+        for value in response.headers.get_list("X-System-Warning"):
+            for warning in parse_system_warnings(value):
+                message = warning.message[:_MAX_WARNING_CHARS]
+                _warnings_log.warning(
+                    "KSeF warning %s on %s %s: %s",
+                    warning.code or "(no code)",
+                    self._method,
+                    self._target,
+                    message,
+                )
+                if self._settings.on_warning is not None:
+                    self._settings.on_warning(
+                        attrs.evolve(warning, method=self._method, target=self._target)
+                    )
+
+
+def _settings(
+    policy: retry.RetryPolicy,
+    throttle: Throttle | None,
+    on_warning: Callable[[SystemWarning], None] | None,
+    api_base_path: str,
+    clock: Callable[[], float],
+    wall_clock: Callable[[], datetime],
+    rng: random.Random | None,
+) -> _Settings:
+    return _Settings(
+        policy=policy,
+        throttle=throttle,
+        on_warning=on_warning,
+        api_base_path=api_base_path,
+        clock=clock,
+        wall_clock=wall_clock,
+        rng=rng if rng is not None else random.Random(),
+        stats=RetryStats(),
+    )
+
+
+class RetryTransport(httpx.BaseTransport):
+    """Send through `inner`, resending as the retry policy decides (blocking)."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        *,
+        policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
+        throttle: Throttle | None = None,
+        on_warning: Callable[[SystemWarning], None] | None = None,
+        api_base_path: str = "/v2",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._inner = inner if inner is not None else httpx.HTTPTransport()
+        self._sleep = sleep
+        self._settings = _settings(
+            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng
+        )
+
+    @property
+    def stats(self) -> RetryStats:
+        """Counters of attempts, retries, 429s and waits so far."""
+        return self._settings.stats
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`, resending it while the policy says so."""
+        attempts = _Attempts(self._settings, request)
+        while True:
+            self._pause(attempts.before_attempt())
+
+            try:
+                response = self._inner.handle_request(request)
+            except Exception as error:
+                wait = attempts.after_error(error)
+                if wait is None:
+                    raise
+                self._pause(wait)
+                continue
+
+            try:
+                wait = attempts.after_response(response)
+            except BaseException:
+                response.close()
+                raise
+            if wait is None:
+                return response
+
+            response.close()
+            self._pause(wait)
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self._inner.close()
+
+
+class AsyncRetryTransport(httpx.AsyncBaseTransport):
+    """Send through `inner`, resending as the retry policy decides (asyncio)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        policy: retry.RetryPolicy = retry.DEFAULT_POLICY,
+        throttle: Throttle | None = None,
+        on_warning: Callable[[SystemWarning], None] | None = None,
+        api_base_path: str = "/v2",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
+        self._sleep = sleep
+        self._settings = _settings(
+            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng
+        )
+
+    @property
+    def stats(self) -> RetryStats:
+        """Counters of attempts, retries, 429s and waits so far."""
+        return self._settings.stats
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`, resending it while the policy says so."""
+        attempts = _Attempts(self._settings, request)
+        while True:
+            await self._pause(attempts.before_attempt())
+
+            try:
+                response = await self._inner.handle_async_request(request)
+            except Exception as error:
+                wait = attempts.after_error(error)
+                if wait is None:
+                    raise
+                await self._pause(wait)
+                continue
+
+            try:
+                wait = attempts.after_response(response)
+            except BaseException:
+                await response.aclose()
+                raise
+            if wait is None:
+                return response
+
+            await response.aclose()
+            await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            await self._sleep(seconds)
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()

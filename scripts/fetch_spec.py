@@ -15,26 +15,19 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from spec_diff import api_version
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN_FILE = ROOT / "openapi" / "pin.json"
 CACHE = ROOT / "openapi" / ".cache"
 CACHED_SPEC = CACHE / "upstream.json"
 PREVIOUS_SPEC = CACHE / "previous.json"
-
-
-def api_version(spec: dict[str, object]) -> str:
-    """Return the API version that upstream writes into ``info.description``."""
-    info = spec.get("info")
-    description = info.get("description", "") if isinstance(info, dict) else ""
-    match = re.search(r"Wersja API:\**\s*([0-9]+(?:\.[0-9]+)+)", str(description))
-    if match is None:
-        raise ValueError("the spec's info.description carries no 'Wersja API: x.y.z'")
-    return match.group(1)
 
 
 def read_upstream(pin: dict[str, str]) -> bytes:
@@ -84,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spec: pin updated to API {version} (sha256 {digest})")
     elif digest != pin["sha256"]:
         print(
-            f"spec: the upstream spec (API {version}, sha256 {digest}) is not the pinned "
-            f"one (API {pin['api_version']}, sha256 {pin['sha256']}). Point "
+            f"spec: the upstream spec (API {version}, sha256 {digest}) is not the "
+            f"pinned one (API {pin['api_version']}, sha256 {pin['sha256']}). Point "
             "KSEF_SPEC_FILE at the pinned file, or run 'make spec-update' to accept "
             "the new upstream, then 'make generate' and review the diff.",
             file=sys.stderr,

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fetch_spec import api_version  # noqa: E402
-from patch_spec import load_config, patch_spec  # noqa: E402
+from patch_spec import load_config, patch_spec
+from spec_diff import api_version
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "generated" / "ksef_api"
@@ -69,7 +69,9 @@ def _run_generator(patched_file: Path, output: Path) -> None:
         str(output),
     ]
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False
+    )
     printed = result.stdout + result.stderr
     if result.returncode != 0 or "warning" in printed.lower():
         sys.stderr.write(printed)
@@ -92,7 +94,9 @@ def stale_files(expected: Path, actual: Path) -> list[str]:
     return report
 
 
-def _collect(comparison: filecmp.dircmp[str], relative: Path, report: list[str]) -> None:
+def _collect(
+    comparison: filecmp.dircmp[str], relative: Path, report: list[str]
+) -> None:
     for name in sorted(comparison.left_only):
         report.append(f"missing from generated/: {relative / name}")
     for name in sorted(comparison.right_only):

@@ -56,7 +56,9 @@ def patch_base64_sha256(spec: Spec, settings: dict[str, Any]) -> list[str]:
     changes = []
     for name, schema in targets:
         if schema is None:
-            raise PatchError(f"base64_sha256: {name} is not in the spec; update patches.toml")
+            raise PatchError(
+                f"base64_sha256: {name} is not in the spec; update patches.toml"
+            )
         if _pin_base64(schema, settings["pattern"]):
             changes.append(f"base64_sha256: {name}")
     return changes
@@ -112,7 +114,8 @@ def patch_english_names(spec: Spec, settings: dict[str, Any]) -> list[str]:
     if missing:
         listed = ", ".join(missing)
         raise PatchError(
-            f"english_names: no English name for {listed}; add it to openapi/operations.toml"
+            f"english_names: no English name for {listed}; "
+            "add it to openapi/operations.toml"
         )
 
     changes = []
@@ -121,7 +124,9 @@ def patch_english_names(spec: Spec, settings: dict[str, Any]) -> list[str]:
         wanted = {"tags": [module], "operationId": names[f"{method} {path}"]}
         if any(operation.get(key) != value for key, value in wanted.items()):
             operation.update(wanted)
-            changes.append(f"english_names: {method} {path} -> {module}.{wanted['operationId']}")
+            changes.append(
+                f"english_names: {method} {path} -> {module}.{wanted['operationId']}"
+            )
 
     english = sorted(set(tags.values()))
     if [tag.get("name") for tag in spec.get("tags", [])] != english:
@@ -138,7 +143,9 @@ def _english_tag(operation: dict[str, Any], tags: dict[str, str], label: str) ->
     if tag in tags.values():
         return tag
     if tag not in tags:
-        raise PatchError(f"english_names: tag {tag!r} of {label} is not in operations.toml")
+        raise PatchError(
+            f"english_names: tag {tag!r} of {label} is not in operations.toml"
+        )
     return tags[tag]
 
 
@@ -208,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"patch_spec: {error}", file=sys.stderr)
         return 1
 
-    args.patched.write_text(json.dumps(patched, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    args.patched.write_text(
+        json.dumps(patched, indent=2, ensure_ascii=False) + "\n", "utf-8"
+    )
     if not args.quiet:
         for change in changes:
             print(change)

@@ -128,12 +128,22 @@ class RetryPolicy:
     """
 
     max_attempts: int = attrs.field(default=5, validator=_positive_int)
-    max_total_time: float = attrs.field(default=120.0, validator=_non_negative)
-    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
-    backoff_max: float = attrs.field(default=30.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.5, validator=_fraction)
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    max_total_time: float = attrs.field(
+        default=120.0, converter=float, validator=_non_negative
+    )
+    backoff_initial: float = attrs.field(
+        default=0.5, converter=float, validator=_non_negative
+    )
+    backoff_multiplier: float = attrs.field(
+        default=2.0, converter=float, validator=_at_least_one
+    )
+    backoff_max: float = attrs.field(
+        default=30.0, converter=float, validator=_non_negative
+    )
+    jitter: float = attrs.field(default=0.5, converter=float, validator=_fraction)
+    max_retry_after: float = attrs.field(
+        default=60.0, converter=float, validator=_non_negative
+    )
     waits: bool = True
 
     def without_waits(self) -> RetryPolicy:
@@ -330,7 +340,8 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
         growth = policy.backoff_multiplier ** (attempt - 1)
     except OverflowError:
         growth = math.inf
-    base = min(policy.backoff_max, policy.backoff_initial * growth)
+    base = policy.backoff_initial * growth if policy.backoff_initial else 0.0
+    base = min(policy.backoff_max, base)
 
     return base * (1.0 - policy.jitter * rng.random())
 

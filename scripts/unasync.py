@@ -7,7 +7,8 @@ Each rule is a word-bounded regex applied to the source text, in order. A line
 carrying ``# unasync: remove`` is dropped; when that line opens a block (ends with
 ``:``), the indented block under it goes too. ``Awaitable[X]`` becomes ``X`` for a
 plain (dotted) name ``X``. The result goes through ``ruff check --fix`` (import
-sorting and unused imports only) and ``ruff format`` so it is stable.
+sorting, unused imports and ``__all__`` order only) and ``ruff format`` so it is
+stable.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def generate(source_path: Path, target_path: Path, source_label: str) -> str:
         "--exit-zero",
         "--quiet",
         "--select",
-        "I,F401",
+        "I,F401,RUF022",
         source=text,
         filename=target_path,
     )

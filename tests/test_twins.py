@@ -39,7 +39,9 @@ def _own_classes(module: ModuleType) -> dict[str, type]:
     return {
         name: value
         for name, value in vars(module).items()
-        if inspect.isclass(value) and value.__module__ == module.__name__
+        if inspect.isclass(value)
+        and value.__module__ == module.__name__
+        and not name.startswith("_")
     }
 
 

@@ -1,1 +1,1 @@
-"""Async source of the facade's I/O shells; ``ksef_facade._sync`` is generated from it."""
+"""I/O shells of the facade: async modules are the source, sync ones generated."""

@@ -20,12 +20,22 @@ from ksef_facade.errors import (
     UpoHashMismatchError,
 )
 from ksef_facade.secrets import Secret, SecretBytes
+from ksef_facade.tokens import (
+    AsyncBearerAuth,
+    AsyncTokenProvider,
+    BearerAuth,
+    TokenProvider,
+    TokenSet,
+)
 
 __all__ = [
     "DEMO",
     "PROD",
     "TEST",
+    "AsyncBearerAuth",
+    "AsyncTokenProvider",
     "BadRequestError",
+    "BearerAuth",
     "Environment",
     "ForbiddenError",
     "GoneError",
@@ -41,6 +51,8 @@ __all__ = [
     "Secret",
     "SecretBytes",
     "ServerError",
+    "TokenProvider",
+    "TokenSet",
     "UnauthorizedError",
     "UpoHashMismatchError",
     "current_nip",

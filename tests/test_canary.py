@@ -14,11 +14,14 @@ import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
-from ksef_facade.errors import error_from_response
+from ksef_facade.context import nip_context
+from ksef_facade.errors import KsefError, error_from_response
 from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.token_cache import TokenSet
+from ksef_facade.tokens import BearerAuth, TokenProvider
 
 CANARY = "CANARY-5ecr3t-7a1b9c-token"
 _WATCHED_LOGGERS = ("", "ksef_facade", "httpx", "httpcore")
@@ -126,3 +129,42 @@ def test_api_error_message_hides_echoed_details(leak_check: LeakCheck) -> None:
     error = error_from_response(400, {}, json.dumps(body).encode())
 
     leak_check.check_exception(error)
+
+
+def test_token_provider_and_bearer_never_leak(leak_check: LeakCheck) -> None:
+    """Auth, refresh rejection, 401 replay and errors at DEBUG carry no token."""
+    calls = {"auth": 0}
+
+    def authenticate() -> TokenSet:
+        calls["auth"] += 1
+        if calls["auth"] == 2:
+            raise error_from_response(403, {}, b"")
+        return canary_token_set()
+
+    def refresh(refresh_token: Secret) -> TokenSet:
+        raise error_from_response(401, {}, b"")
+
+    # The first request's token is refused, which forces a renewal.
+    statuses = iter([401, 200, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(statuses))
+
+    provider = TokenProvider(authenticate, refresh)
+    auth = BearerAuth(provider)
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        nip_context("5260001246"),
+    ):
+        provider.seed_tokens(canary_token_set())
+        response = client.get("https://ksef.test/x", auth=auth)
+        provider.invalidate()
+        with pytest.raises(KsefError) as info:
+            client.get("https://ksef.test/y", auth=auth)
+
+    assert response.status_code == 200
+    assert leak_check.record_count > 0
+    leak_check.check_exception(info.value)
+    for obj in (provider, auth, response.request):
+        leak_check.check_object(obj)

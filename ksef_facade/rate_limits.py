@@ -10,6 +10,7 @@ against the spec.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -64,10 +65,10 @@ class Route:
     method: str
     template: str
     group: str
+    segments: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def segments(self) -> tuple[str, ...]:
-        """The template's path segments."""
+    @segments.default
+    def _split_template(self) -> tuple[str, ...]:
         return tuple(self.template.strip("/").split("/"))
 
 
@@ -220,32 +221,40 @@ def _specificity(route: Route) -> int:
     return sum(not segment.startswith("{") for segment in route.segments)
 
 
-# Literal segments beat placeholders: /sessions/{ref}/invoices/failed must not be read
-# as an invoice whose reference number is "failed".
-_BY_SPECIFICITY: Final = sorted(ROUTES, key=_specificity, reverse=True)
+def _pattern(route: Route) -> str:
+    parts = ("[^/]+" if s.startswith("{") else re.escape(s) for s in route.segments)
+    return "/" + "/".join(parts)
 
 
-def _matches(route: Route, method: str, segments: list[str]) -> bool:
-    if route.method != method or len(route.segments) != len(segments):
-        return False
+def _compile(
+    routes: tuple[Route, ...],
+) -> dict[str, tuple[re.Pattern[str], list[Route]]]:
+    # One alternation per method, one group per route. Literal segments come first,
+    # so /sessions/{ref}/invoices/failed is not read as an invoice named "failed".
+    by_method: dict[str, list[Route]] = {}
+    for route in sorted(routes, key=_specificity, reverse=True):
+        by_method.setdefault(route.method, []).append(route)
 
-    return all(
-        pattern.startswith("{") or pattern == segment
-        for pattern, segment in zip(route.segments, segments, strict=True)
-    )
+    return {
+        method: (re.compile("|".join(f"({_pattern(r)})" for r in group)), group)
+        for method, group in by_method.items()
+    }
+
+
+_MATCHERS: Final = _compile(ROUTES)
 
 
 def find_route(method: str, path: str) -> Route | None:
     """Return the operation a method and API path (or path template) belong to."""
-    segments = path.strip("/").split("/")
-    if any(not segment for segment in segments):
+    matcher = _MATCHERS.get(method.upper())
+    if matcher is None:
         return None
 
-    method = method.upper()
-    for route in _BY_SPECIFICITY:
-        if _matches(route, method, segments):
-            return route
-    return None
+    pattern, routes = matcher
+    match = pattern.fullmatch("/" + path.strip("/"))
+    if match is None or match.lastindex is None:
+        return None
+    return routes[match.lastindex - 1]
 
 
 def api_path(url_path: str, base_path: str = "/v2") -> str | None:

@@ -172,24 +172,18 @@ class _Attempts:
                 self._settings.throttle.block(self._route, retry_after)
 
         outcome = retry.StatusOutcome(response.status_code, retry_after)
-        if not self._replayable:
-            self._stop_unreplayable(outcome)
-            return None
-        return self._follow(self._decide(outcome), f"HTTP {response.status_code}")
+        return self._follow(outcome, f"HTTP {response.status_code}")
 
     def after_error(self, error: Exception) -> float | None:
         """Return the wait before resending, or None to raise `error` again."""
         stage = retry.classify_error(error)
         if stage is None:
             return None
-        if stage is retry.FailureStage.MAYBE_SENT and not self._replayable:
-            self._stop_unreplayable(stage)
-            return None
-        return self._follow(self._decide(stage), type(error).__name__)
+        return self._follow(stage, type(error).__name__)
 
     def _decide(self, outcome: retry.Outcome) -> retry.Decision:
         elapsed = self._settings.clock() - self._started + self._skipped
-        return retry.decide(
+        decision = retry.decide(
             self._attempt,
             elapsed,
             outcome,
@@ -198,17 +192,15 @@ class _Attempts:
             self._settings.rng,
         )
 
-    def _stop_unreplayable(self, outcome: retry.Outcome) -> None:
-        decision = self._decide(outcome)
-        if decision.verdict is not retry.Verdict.DONE:
-            _log.info(
-                "Not resending %s %s: its streamed body cannot be sent twice",
-                self._method,
-                self._target,
-            )
-            self._settings.stats._add(gave_up=1)
+        # A streamed body is gone once sent; only a request that never left can go.
+        sent = outcome is not retry.FailureStage.NOT_SENT
+        if decision.retry and sent and not self._replayable:
+            reason = f"{decision.reason}; its streamed body cannot be sent twice"
+            return retry.Decision(retry.Verdict.GIVE_UP, reason)
+        return decision
 
-    def _follow(self, decision: retry.Decision, what: str) -> float | None:
+    def _follow(self, outcome: retry.Outcome, what: str) -> float | None:
+        decision = self._decide(outcome)
         if decision.verdict is retry.Verdict.DONE:
             return None
 

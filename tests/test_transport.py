@@ -320,6 +320,23 @@ def test_streamed_body_is_not_resent_after_it_left(mode: str) -> None:
     assert len(harness.requests) == 1
 
 
+def test_streamed_body_is_resent_after_connect_error(mode: str) -> None:
+    """A streamed body that never left can still be sent on a new connection."""
+    harness = Harness(mode, [httpx.ConnectError, 201])
+
+    def chunks() -> Iterator[bytes]:
+        yield b"part"
+
+    async def async_chunks() -> AsyncIterator[bytes]:
+        yield b"part"
+
+    body = chunks() if mode == "sync" else async_chunks()
+    response = harness.send("PUT", "https://storage.example/part/1", content=body)
+
+    assert response.status_code == 201
+    assert len(harness.requests) == 2
+
+
 def test_no_waits_skips_sleeps_but_counts_them(mode: str) -> None:
     """With waits switched off nothing sleeps; the waits are still counted."""
     harness = Harness(mode, [_response(429, **{"Retry-After": "7"}), 200])

@@ -109,12 +109,18 @@ class Throttle:
         context = "" if route.group == ANONYMOUS else self._context_key()
         return [(context, name) for name in bucket_names(route)]
 
-    def reserve(self, route: Route) -> float:
-        """Book a slot for one request to `route`; return the seconds to wait first."""
+    def reserve(self, route: Route, max_wait: float | None = None) -> float:
+        """Book a slot for one request to `route`; return the seconds to wait first.
+
+        When the wait would exceed `max_wait`, nothing is booked and the wait is
+        returned all the same, for the caller to give up on the request.
+        """
         keys = self._keys(route)
         with self._lock:
             now = self._clock()
             wait = max(self._wait_for(key, now) for key in keys)
+            if max_wait is not None and wait > max_wait:
+                return wait
 
             for key in keys:
                 history = self._history.setdefault(key, [])

@@ -7,6 +7,11 @@ the last response is returned as it is (a 429 over the `Retry-After` cap include
 for the facade to raise its rate-limit error), and after a transport failure the last
 httpx exception is raised again.
 
+With a `Throttle`, each attempt first waits for its slot under the documented rate
+limits. A slot further away than the policy's `max_retry_after` is not waited for:
+the request is not sent, and a 429 made here (marked with the `THROTTLED` response
+extension) is returned instead, so the caller sees the same rate-limit error.
+
 Request bodies given as bytes (also JSON and form data) are resent as they are. A
 body streamed from an iterator can be read only once, so such a request is resent
 only after failures that happen before it leaves (connect errors, pool timeouts).
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import re
 import threading
@@ -33,12 +39,16 @@ from ksef_facade import rate_limits, retry
 from ksef_facade.throttle import Throttle
 
 __all__ = [
+    "THROTTLED",
     "AsyncRetryTransport",
     "RetryStats",
     "RetryTransport",
     "SystemWarning",
     "parse_system_warnings",
 ]
+
+# Response extension set on the 429 the throttle makes when it holds a request back.
+THROTTLED = "ksef_facade.throttled"
 
 _log = logging.getLogger("ksef_facade.retry")
 _warnings_log = logging.getLogger("ksef_facade.warnings")
@@ -70,7 +80,14 @@ def parse_system_warnings(value: str) -> list[SystemWarning]:
 
 
 class RetryStats:
-    """Counters of a transport's attempts, retries and waits, safe across threads."""
+    """Counters of a transport's attempts, retries and waits, safe across threads.
+
+    `attempts`: requests sent. `retries`: resends scheduled. `rate_limited`: 429s
+    received from the server. `gave_up`: requests handed back although their outcome
+    was retryable in principle. `held_back`: requests the throttle refused to send.
+    `total_wait`: seconds of retry waits scheduled (slept, or skipped under
+    `retry.no_waits()`).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -78,12 +95,14 @@ class RetryStats:
         self.retries = 0
         self.rate_limited = 0
         self.gave_up = 0
+        self.held_back = 0
         self.total_wait = 0.0
 
     def __repr__(self) -> str:
         return (
             f"RetryStats(attempts={self.attempts}, retries={self.retries}, "
             f"rate_limited={self.rate_limited}, gave_up={self.gave_up}, "
+            f"held_back={self.held_back}, "
             f"total_wait={self.total_wait:.2f})"
         )
 
@@ -94,6 +113,7 @@ class RetryStats:
         retries: int = 0,
         rate_limited: int = 0,
         gave_up: int = 0,
+        held_back: int = 0,
         wait: float = 0.0,
     ) -> None:
         with self._lock:
@@ -101,6 +121,7 @@ class RetryStats:
             self.retries += retries
             self.rate_limited += rate_limited
             self.gave_up += gave_up
+            self.held_back += held_back
             self.total_wait += wait
 
 
@@ -131,6 +152,21 @@ def _describe(
     return f"<URL outside the API on {request.url.host}>"
 
 
+def _too_many_requests(request: httpx.Request, retry_after: int) -> httpx.Response:
+    # Spec, TooManyRequestsResponse; the extension tells it apart from KSeF's own.
+    detail = f"Client-side throttle: retry after {retry_after} seconds."
+    body = {
+        "status": {"code": 429, "description": "Too Many Requests", "details": [detail]}
+    }
+    return httpx.Response(
+        429,
+        headers={"Retry-After": str(retry_after)},
+        json=body,
+        request=request,
+        extensions={THROTTLED: True},
+    )
+
+
 class _Attempts:
     """One request's way through its attempts: decides, counts and logs, never waits."""
 
@@ -150,15 +186,36 @@ class _Attempts:
         self._skipped = 0.0
         self._attempt = 0
 
-    def before_attempt(self) -> float:
-        """Count the attempt; return the throttle's wait before sending it."""
+    def before_attempt(self, request: httpx.Request) -> float | httpx.Response:
+        """Return the throttle's wait before the next attempt, or a 429 to return.
+
+        A throttle wait above the policy's `max_retry_after` is not slept on: the
+        request is not sent and a 429 in KSeF's format, made here, says when to
+        come back, just as KSeF's own would.
+        """
+        throttle = self._settings.throttle
+        wait = 0.0
+        if throttle is not None and self._route is not None:
+            cap = self._settings.policy.max_retry_after
+            wait = throttle.reserve(self._route, max_wait=cap)
+            if wait > cap:
+                return self._held_back(request, wait)
+
         self._attempt += 1
         self._settings.stats._add(attempts=1)
+        return self._to_sleep(wait)
 
-        throttle = self._settings.throttle
-        if throttle is None or self._route is None:
-            return 0.0
-        return self._to_sleep(throttle.reserve(self._route))
+    def _held_back(self, request: httpx.Request, wait: float) -> httpx.Response:
+        _log.info(
+            "Not sending %s %s: the client-side throttle holds it back %.0f s, "
+            "over the %.0f s cap",
+            self._method,
+            self._target,
+            wait,
+            self._settings.policy.max_retry_after,
+        )
+        self._settings.stats._add(held_back=1)
+        return _too_many_requests(request, math.ceil(wait))
 
     def after_response(self, response: httpx.Response) -> float | None:
         """Return the wait before resending, or None to hand `response` back."""
@@ -304,7 +361,10 @@ class RetryTransport(httpx.BaseTransport):
         """Send `request`, resending it while the policy says so."""
         attempts = _Attempts(self._settings, request)
         while True:
-            self._pause(attempts.before_attempt())
+            step = attempts.before_attempt(request)
+            if isinstance(step, httpx.Response):
+                return step
+            self._pause(step)
 
             try:
                 response = self._inner.handle_request(request)
@@ -366,7 +426,10 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         """Send `request`, resending it while the policy says so."""
         attempts = _Attempts(self._settings, request)
         while True:
-            await self._pause(attempts.before_attempt())
+            step = attempts.before_attempt(request)
+            if isinstance(step, httpx.Response):
+                return step
+            await self._pause(step)
 
             try:
                 response = await self._inner.handle_async_request(request)

@@ -347,3 +347,16 @@ def test_update_limits_replaces_group_values() -> None:
     throttle.reserve(route)
 
     assert throttle.reserve(route) == 1.0
+
+
+def test_reserve_over_max_wait_books_nothing() -> None:
+    """A slot further away than max_wait is reported but not booked."""
+    clock = FakeClock()
+    throttle = Throttle({"sessionList": RateLimit(per_second=1)}, clock=clock, margin=0)
+    route = _route("GET", "/sessions")
+    throttle.reserve(route)
+
+    refused = throttle.reserve(route, max_wait=0.5)
+
+    assert refused == 1.0
+    assert throttle.reserve(route) == 1.0

@@ -21,6 +21,7 @@ from ksef_facade.rate_limits import RateLimit
 from ksef_facade.retry import RetryPolicy
 from ksef_facade.throttle import Throttle
 from ksef_facade.transport import (
+    THROTTLED,
     AsyncRetryTransport,
     RetryTransport,
     SystemWarning,
@@ -530,6 +531,23 @@ def test_throttle_spaces_requests(mode: str) -> None:
 
     # Sent at 0.00 and 0.01 (each send takes 0.01 s); the third waits for 1.00.
     assert harness.sleeps == [pytest.approx(0.98)]
+
+
+def test_throttle_over_cap_returns_429_without_sending(mode: str) -> None:
+    """A throttle slot beyond max_retry_after yields a local 429, nothing is sent."""
+    limits = {"sessionList": RateLimit(per_hour=1)}
+    harness = Harness(mode, [200], throttle_limits=limits)
+    harness.send("GET", f"{BASE}/sessions")
+
+    response = harness.send("GET", f"{BASE}/sessions")
+
+    assert response.status_code == 429
+    assert response.extensions[THROTTLED] is True
+    assert int(response.headers["Retry-After"]) == pytest.approx(3600, abs=1)
+    assert response.json()["status"]["code"] == 429
+    assert len(harness.requests) == 1
+    assert harness.sleeps == []
+    assert harness.transport.stats.held_back == 1
 
 
 def test_throttle_ignores_urls_outside_the_api(mode: str) -> None:

@@ -191,11 +191,16 @@ class _Attempts:
 
         A throttle wait above the policy's `max_retry_after` is not slept on: the
         request is not sent and a 429 in KSeF's format, made here, says when to
-        come back, just as KSeF's own would.
+        come back, just as KSeF's own would. With waits switched off the throttle is
+        not consulted: its clock would never move, so its slots would only recede.
         """
         throttle = self._settings.throttle
         wait = 0.0
-        if throttle is not None and self._route is not None:
+        if (
+            throttle is not None
+            and self._route is not None
+            and retry.waits_enabled(self._settings.policy)
+        ):
             cap = self._settings.policy.max_retry_after
             wait = throttle.reserve(self._route, max_wait=cap)
             if wait > cap:

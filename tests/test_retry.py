@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -33,6 +34,15 @@ POLICY = RetryPolicy(
     jitter=0.0,
     max_retry_after=60.0,
 )
+
+
+@pytest.fixture(autouse=True)
+def waits_on() -> Iterator[None]:
+    """Start each test with waits switched on, and restore the suite's setting."""
+    previous = retry.is_testing()
+    retry.set_testing(False)
+    yield
+    retry.set_testing(previous)
 
 
 def _http_date(moment: datetime) -> str:

@@ -146,6 +146,15 @@ def _response(status: int, **headers: str) -> httpx.Response:
     return httpx.Response(status, headers=headers, stream=TrackedStream())
 
 
+@pytest.fixture(autouse=True)
+def waits_on() -> Iterator[None]:
+    """Switch waits on (the fake sleeper records them); restore the setting after."""
+    previous = retry.is_testing()
+    retry.set_testing(False)
+    yield
+    retry.set_testing(previous)
+
+
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
     """Run the test with the blocking and the asyncio transport."""
@@ -548,6 +557,17 @@ def test_throttle_over_cap_returns_429_without_sending(mode: str) -> None:
     assert len(harness.requests) == 1
     assert harness.sleeps == []
     assert harness.transport.stats.held_back == 1
+
+
+def test_throttle_is_skipped_when_waits_are_off(mode: str) -> None:
+    """With waits off, the throttle neither delays nor refuses requests."""
+    limits = {"sessionList": RateLimit(per_hour=1)}
+    harness = Harness(mode, [200, 200, 200], throttle_limits=limits)
+
+    with retry.no_waits():
+        statuses = [harness.send("GET", f"{BASE}/sessions").status_code for _ in "abc"]
+
+    assert statuses == [200, 200, 200]
 
 
 def test_throttle_ignores_urls_outside_the_api(mode: str) -> None:

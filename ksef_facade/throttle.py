@@ -5,7 +5,10 @@ and one hour, all at once (limity/limity-api.md, "Model naliczania limitów"). T
 core, `next_allowed`, says how long a request must wait to fit every window, given the
 times of the earlier ones. `Throttle` keeps those times per (context, endpoint group)
 and is thread-safe; the retry transports consult it before each attempt when given
-one. It is off unless a transport is handed a `Throttle`.
+one. It is off unless a transport is handed a `Throttle`, and the transports skip it
+while waits are switched off (`retry.no_waits()`), since its clock would not move.
+Part uploads to pre-signed URLs are outside the API and are not limited
+(limity-api.md, "Wysyłka części paczki").
 """
 
 from __future__ import annotations

@@ -91,10 +91,9 @@ class Harness:
         inner = httpx.MockTransport(self._handle)
         options.setdefault("policy", POLICY)
         if throttle_limits is not None:
-            clock = lambda: self.now  # noqa: E731
-            options["throttle"] = Throttle(throttle_limits, clock=clock, margin=0)
+            options["throttle"] = Throttle(throttle_limits, clock=self._clock, margin=0)
         common: dict[str, Any] = {
-            "clock": lambda: self.now,
+            "clock": self._clock,
             "wall_clock": lambda: WALL_NOW + timedelta(seconds=self.now),
             "rng": random.Random(0),
             **options,
@@ -121,6 +120,9 @@ class Harness:
         response = step if isinstance(step, httpx.Response) else _response(step)
         self.responses.append(response)
         return response
+
+    def _clock(self) -> float:
+        return self.now
 
     def _sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

@@ -78,9 +78,12 @@ _DOS_DATE_1980 = (1 << 5) | 1  # 1980-01-01: fixed, so a package is reproducible
 _UNIX_FILE_MODE = 0o100644 << 16
 _MADE_BY_UNIX = 3 << 8
 
-# Beyond these, classic ZIP fields overflow and ZIP64 records take over.
+# Beyond these, classic ZIP fields overflow and ZIP64 records take over; the
+# classic fields then hold the all-ones markers (APPNOTE.TXT 4.4.1.4).
 ZIP32_MAX_OFFSET = 0xFFFFFFFF
 ZIP32_MAX_COUNT = 0xFFFF
+_MARK32 = 0xFFFFFFFF
+_MARK16 = 0xFFFF
 
 
 class ZipEncoder:
@@ -171,14 +174,15 @@ class ZipEncoder:
             )
             records += _ZIP64_LOCATOR.pack(0x07064B50, 0, end64_offset, 1)
 
+        count = _MARK16 if zip64 else self._count
         records += _END_OF_CENTRAL.pack(
             0x06054B50,
             0,
             0,
-            min(self._count, ZIP32_MAX_COUNT),
-            min(self._count, ZIP32_MAX_COUNT),
-            min(cd_size, ZIP32_MAX_OFFSET),
-            min(cd_offset, ZIP32_MAX_OFFSET),
+            count,
+            count,
+            _MARK32 if zip64 else cd_size,
+            _MARK32 if zip64 else cd_offset,
             0,
         )
         return bytes(records)
@@ -191,7 +195,7 @@ class ZipEncoder:
         version = _VERSION
         if offset >= ZIP32_MAX_OFFSET:
             extra = _ZIP64_OFFSET_EXTRA.pack(1, 8, offset)
-            offset = ZIP32_MAX_OFFSET
+            offset = _MARK32
             version = _VERSION_ZIP64
             self._zip64 = True
 

@@ -97,8 +97,9 @@ class PartWriter:
 
     ``check_part`` is called with the ordinal number of a part before it is started
     and ``check_size`` with the package size after every slice, each also given
-    :attr:`current_label` (the entry being written), so limits are enforced while
-    the stream is written and errors can name an invoice.
+    :attr:`current_label` (the entry being written). Buffered bytes are flushed
+    early when they would start a part or pass ``max_size``, so a limit breaks
+    during the write of the entry that breaks it, and the error can name it.
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class PartWriter:
         iv: bytes,
         *,
         part_size: int,
+        max_size: int,
         memory_threshold: int,
         spool: SpoolDirectory,
         check_part: Callable[[int, str | None], None],
@@ -116,6 +118,7 @@ class PartWriter:
         self._key = key
         self._iv = iv
         self._part_size = part_size
+        self._max_size = max_size
         self._memory_threshold = memory_threshold
         self._spool = spool
         self._check_part = check_part
@@ -127,6 +130,7 @@ class PartWriter:
         self._package_size = 0
         self._parts: list[EncryptedPart] = []
         self._part: _OpenPart | None = None
+        self._flush_at = self._next_flush()
 
     def __repr__(self) -> str:
         return f"PartWriter(<key hidden>, parts={len(self._parts)})"
@@ -134,7 +138,7 @@ class PartWriter:
     def write(self, data: bytes) -> None:
         """Append bytes to the package stream."""
         self._buffer += data
-        if len(self._buffer) >= _FLUSH_SIZE:
+        if len(self._buffer) >= self._flush_at:
             self._flush()
 
     def finish(self) -> tuple[int, str, tuple[EncryptedPart, ...]]:
@@ -170,6 +174,15 @@ class PartWriter:
                     self._close_part()
 
         self._buffer.clear()
+        self._flush_at = self._next_flush()
+
+    def _next_flush(self) -> int:
+        # Flush as soon as the buffer would fill the open part (or, with none open,
+        # start one) or pass the size limit; otherwise in slices of _FLUSH_SIZE.
+        room = self._part_size - (self._part.plain_size if self._part else 0)
+        if self._part is None:
+            room = 1
+        return max(1, min(_FLUSH_SIZE, room, self._max_size - self._package_size + 1))
 
     def _feed(self, chunk: memoryview) -> None:
         assert self._part is not None

@@ -40,6 +40,7 @@ from ksef_facade._batch_archive import (
     ZipEncoder,
 )
 from ksef_facade._spool import EncryptedPart, PartWriter, SpoolDirectory
+from ksef_facade.errors import KsefError
 
 __all__ = [
     "BatchLimits",
@@ -183,7 +184,7 @@ class BatchPackage:
         return {invoice.entry_name: invoice for invoice in self.invoices}
 
 
-class BatchPackageError(ValueError):
+class BatchPackageError(KsefError, ValueError):
     """A batch package breaks a documented limit or holds a bad invoice.
 
     ``invoice_index`` (1-based position in the input) and ``invoice_name`` name the
@@ -266,6 +267,7 @@ def build_batch_package(
         key,
         iv,
         part_size=part_size,
+        max_size=limits.max_package_size,
         memory_threshold=memory_threshold,
         spool=spool,
         check_part=_part_check(limits),

@@ -1,0 +1,87 @@
+"""The request and reply objects that the simulator's handlers work with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError, Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from starlette.datastructures import Headers, QueryParams
+
+    from .simulator import Simulator
+
+__all__ = ["Access", "Call", "Reply"]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who a bearer token speaks for: the context NIP and the granted permissions."""
+
+    nip: str
+    auth_reference: str
+    permissions: tuple[str, ...]
+    token_kind: str
+
+
+@dataclass
+class Reply:
+    """A handler's answer: JSON, or raw content with a media type."""
+
+    status: int
+    body: Any = None
+    content: bytes | None = None
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One API request as the handlers see it."""
+
+    sim: Simulator
+    operation: str
+    method: str
+    path: str
+    path_params: Mapping[str, str]
+    query: QueryParams
+    headers: Headers
+    body: bytes
+    client_ip: str
+    origin: str
+
+    def json(self) -> dict[str, Any]:
+        """Return the body as a JSON object, or raise 21001/21405."""
+        try:
+            value = json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ApiError(21001, "Treść żądania nie jest poprawnym JSON.") from exc
+        if not isinstance(value, dict):
+            raise ApiError(21405, "Treść żądania musi być obiektem JSON.")
+        return value
+
+    def bearer(self) -> str:
+        """Return the bearer token, or raise 401 when there is none."""
+        header = self.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Wymagane jest uwierzytelnienie.")
+        return token.strip()
+
+    def access(self, *any_of: str) -> Access:
+        """Check the access token and that it grants one of ``any_of``."""
+        access = self.sim.verify_token(self.bearer(), ("access",))
+        if any_of and not set(any_of) & set(access.permissions):
+            raise Forbidden(
+                "missing-permissions",
+                "Brak wymaganych uprawnień do wykonania operacji "
+                "w bieżącym kontekście.",
+                {
+                    "requiredAnyOfPermissions": list(any_of),
+                    "presentPermissions": list(access.permissions),
+                },
+            )
+        return access

@@ -1,0 +1,239 @@
+"""Invoice download by KSeF number and the metadata query.
+
+pobieranie-faktur/pobieranie-faktur.md and the spec: ``GET /invoices/ksef/{ksefNumber}``
+returns the invoice exactly as sent; ``POST /invoices/query/metadata`` filters by
+subject and date range (at most 100 days), pages with ``pageOffset``/``pageSize``,
+reports ``hasMore``, ``isTruncated`` (over 10 000 results) and, for
+``PermanentStorage`` dates, ``permanentStorageHwmDate``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .calls import Access, Call, Reply
+from .errors import ApiError, timestamp
+from .fields import bool_field, date_time, object_field, optional, str_field
+from .identifiers import KSEF_NUMBER_PATTERN
+from .processing import invoice_status
+from .servercrypto import sha256_b64
+from .state import InvoiceRecord
+
+__all__ = ["get_invoice", "query_invoice_metadata"]
+
+_SUBJECTS = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
+_DATE_TYPES = ("Issue", "Invoicing", "PermanentStorage")
+_MAX_RANGE = timedelta(days=100)
+
+
+def _visible(access: Access, invoice: InvoiceRecord) -> bool:
+    facts = invoice.metadata or {}
+    buyer = facts.get("buyerIdentifier", {})
+    return facts.get("sellerNip") == access.nip or (
+        buyer.get("type") == "Nip" and buyer.get("value") == access.nip
+    )
+
+
+def get_invoice(call: Call) -> Reply:
+    """GET /invoices/ksef/{ksefNumber}: the invoice bytes, byte for byte."""
+    access = call.access("InvoiceRead")
+    number = call.path_params["ksefNumber"]
+    if not KSEF_NUMBER_PATTERN.match(number):
+        raise ApiError(21405, "Nieprawidłowy format numeru KSeF.")
+
+    invoice = call.sim.invoices_by_ksef_number.get(number)
+    if invoice is None or not _visible(access, invoice):
+        raise ApiError(
+            21164, f"Faktura o numerze KSeF {number} nie została znaleziona."
+        )
+    if invoice_status(call.sim, invoice).code != 200 or invoice.content is None:
+        raise ApiError(
+            21165,
+            f"Faktura o numerze KSeF {number} została przetworzona, "
+            "ale nie jest jeszcze dostępna do pobrania. Spróbuj ponownie później.",
+        )
+    return Reply(
+        200,
+        content=invoice.content,
+        media_type="application/xml",
+        headers={"x-ms-meta-hash": sha256_b64(invoice.content)},
+    )
+
+
+def _date_of(invoice: InvoiceRecord, date_type: str) -> datetime:
+    facts = invoice.metadata or {}
+    if date_type == "Issue":
+        return datetime.fromisoformat(str(facts["issueDate"])).replace(
+            tzinfo=invoice.received.tzinfo
+        )
+    if date_type == "Invoicing":
+        return invoice.received
+    moment = facts["permanentStorageDate"]
+    assert isinstance(moment, datetime)
+    return moment
+
+
+def _metadata_json(invoice: InvoiceRecord) -> dict[str, Any]:
+    facts = invoice.metadata or {}
+    seller: dict[str, Any] = {"nip": facts["sellerNip"]}
+    if facts.get("sellerName"):
+        seller["name"] = facts["sellerName"]
+    buyer: dict[str, Any] = {"identifier": dict(facts["buyerIdentifier"])}
+    if facts.get("buyerName"):
+        buyer["name"] = facts["buyerName"]
+    return {
+        "ksefNumber": invoice.ksef_number,
+        "invoiceNumber": invoice.invoice_number,
+        "issueDate": facts["issueDate"],
+        "invoicingDate": timestamp(invoice.received),
+        "acquisitionDate": timestamp(invoice.ready_at),
+        "permanentStorageDate": timestamp(facts["permanentStorageDate"]),
+        "seller": seller,
+        "buyer": buyer,
+        "netAmount": facts["netAmount"],
+        "grossAmount": facts["grossAmount"],
+        "vatAmount": facts["vatAmount"],
+        "currency": facts["currency"],
+        "invoicingMode": "Offline" if invoice.offline else "Online",
+        "invoiceType": facts["invoiceType"],
+        "formCode": dict(facts["formCode"]),
+        "isSelfInvoicing": facts["isSelfInvoicing"],
+        "hasAttachment": facts["hasAttachment"],
+        "invoiceHash": invoice.invoice_hash,
+    }
+
+
+def _subject_matches(access: Access, subject: str, invoice: InvoiceRecord) -> bool:
+    facts = invoice.metadata or {}
+    buyer = facts.get("buyerIdentifier", {})
+    if subject == "Subject1":
+        return bool(facts.get("sellerNip") == access.nip)
+    if subject == "Subject2":
+        return bool(buyer.get("type") == "Nip" and buyer.get("value") == access.nip)
+    # TODO: third parties and authorised subjects need Podmiot3/PodmiotUpowazniony.
+    return False
+
+
+def _filters_match(filters: dict[str, Any], invoice: InvoiceRecord) -> bool:
+    facts = invoice.metadata or {}
+    checks = [
+        ("ksefNumber", invoice.ksef_number),
+        ("invoiceNumber", invoice.invoice_number),
+        ("sellerNip", facts.get("sellerNip")),
+        ("invoicingMode", "Offline" if invoice.offline else "Online"),
+        ("isSelfInvoicing", facts.get("isSelfInvoicing")),
+        ("hasAttachment", facts.get("hasAttachment")),
+        ("formType", facts.get("formCode", {}).get("value")),
+    ]
+    for name, actual in checks:
+        if filters.get(name) is not None and filters[name] != actual:
+            return False
+
+    if (
+        filters.get("currencyCodes")
+        and facts.get("currency") not in filters["currencyCodes"]
+    ):
+        return False
+    if (
+        filters.get("invoiceTypes")
+        and facts.get("invoiceType") not in filters["invoiceTypes"]
+    ):
+        return False
+
+    buyer = filters.get("buyerIdentifier")
+    if isinstance(buyer, dict):
+        actual_buyer = facts.get("buyerIdentifier", {})
+        if buyer.get("type") != actual_buyer.get("type"):
+            return False
+        if buyer.get("value") is not None and buyer["value"] != actual_buyer.get(
+            "value"
+        ):
+            return False
+
+    amount = filters.get("amount")
+    if isinstance(amount, dict):
+        field = {"Brutto": "grossAmount", "Netto": "netAmount", "Vat": "vatAmount"}
+        value = facts.get(field.get(str(amount.get("type")), "grossAmount"), 0.0)
+        if amount.get("from") is not None and value < amount["from"]:
+            return False
+        if amount.get("to") is not None and value > amount["to"]:
+            return False
+    return True
+
+
+def _query_int(call: Call, name: str, default: int, low: int, high: int | None) -> int:
+    raw = call.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(21405, f"Parametr '{name}' musi być liczbą całkowitą.") from exc
+    if value < low or (high is not None and value > high):
+        raise ApiError(21405, f"Parametr '{name}' jest poza dozwolonym zakresem.")
+    return value
+
+
+def query_invoice_metadata(call: Call) -> Reply:
+    """POST /invoices/query/metadata: filtered, sorted, paged invoice metadata."""
+    sim = call.sim
+    access = call.access("InvoiceRead")
+    sort_order = call.query.get("sortOrder", "Asc")
+    if sort_order not in ("Asc", "Desc"):
+        raise ApiError(21405, "Parametr 'sortOrder' musi mieć wartość Asc lub Desc.")
+    offset = _query_int(call, "pageOffset", 0, 0, None)
+    size = _query_int(call, "pageSize", 10, 10, 250)
+
+    filters = call.json()
+    subject = str_field(filters, "subjectType", choices=_SUBJECTS)
+    date_range = object_field(filters, "dateRange")
+    date_type = str_field(date_range, "dateType", choices=_DATE_TYPES)
+    start = date_time(date_range.get("from"), "dateRange.from")
+    now = sim.now()
+    end = (
+        date_time(date_range["to"], "dateRange.to")
+        if optional(date_range, "to")
+        else now
+    )
+    if end < start or end - start > _MAX_RANGE:
+        raise ApiError(21405, "Zakres dat musi być niepusty i nie dłuższy niż 100 dni.")
+
+    # The high-water mark: everything stored before now is complete (hwm.md).
+    hwm = None
+    if date_type == "PermanentStorage":
+        hwm = min(end, now)
+        if bool_field(date_range, "restrictToPermanentStorageHwmDate"):
+            if start > hwm:
+                raise ApiError(
+                    21183,
+                    "Parametr dateRange.from jest późniejszy niż "
+                    "PermanentStorageHwmDate "
+                    "przy włączonym restrictToPermanentStorageHwmDate.",
+                )
+            end = hwm
+
+    found = [
+        invoice
+        for invoice in sim.invoices_by_ksef_number.values()
+        if invoice_status(sim, invoice).code == 200
+        and _subject_matches(access, subject, invoice)
+        and start <= _date_of(invoice, date_type) <= end
+        and _filters_match(filters, invoice)
+    ]
+    found.sort(key=lambda i: (_date_of(i, date_type), i.ksef_number or ""))
+    if sort_order == "Desc":
+        found.reverse()
+
+    # The spec's technical limit: at most metadata_query_limit records per filter set.
+    truncated = len(found) > sim.metadata_query_limit
+    found = found[: sim.metadata_query_limit]
+    chunk = found[offset : offset + size]
+    body: dict[str, Any] = {
+        "hasMore": offset + size < len(found) or truncated,
+        "isTruncated": truncated and offset + size >= len(found),
+        "invoices": [_metadata_json(invoice) for invoice in chunk],
+    }
+    if hwm is not None:
+        body["permanentStorageHwmDate"] = timestamp(hwm)
+    return Reply(200, body)

@@ -1,0 +1,133 @@
+"""Online (interactive) sessions: open, send invoices, close.
+
+sesja-interaktywna.md: the AES-256 key is wrapped with the SymmetricKeyEncryption key;
+a session lives 12 hours; each invoice is sent encrypted with its own and its
+ciphertext's hash and size; closing starts the collective UPO.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .calls import Call, Reply
+from .errors import ApiError, timestamp
+from .fields import b64_field, bool_field, int_field, optional, str_field
+from .processing import MAX_INVOICE_SIZE, process_invoice, session_status
+from .servercrypto import DecryptionError, aes_cbc_decrypt, sha256_b64
+from .sessions_common import (
+    WRITE_PERMISSIONS,
+    find_session,
+    read_encryption,
+    read_form_code,
+)
+from .state import SessionRecord, Status
+
+__all__ = ["close_online_session", "open_online_session", "send_online_invoice"]
+
+_KEY_ERROR = Status(415, "Błąd odszyfrowania dostarczonego klucza")
+
+
+def open_online_session(call: Call) -> Reply:
+    """POST /sessions/online: open a session for a form code and AES key."""
+    sim = call.sim
+    access = call.access(*WRITE_PERMISSIONS)
+    body = call.json()
+    form_code = read_form_code(body)
+    aes_key, iv = read_encryption(call, body)
+
+    now = sim.now()
+    session = SessionRecord(
+        reference_number=sim.new_reference("SO"),
+        kind="Online",
+        nip=access.nip,
+        auth_reference=access.auth_reference,
+        form_code=form_code,
+        created=now,
+        updated=now,
+        valid_until=now + timedelta(seconds=sim.online_session_ttl),
+        aes_key=aes_key,
+        iv=iv,
+    )
+    if aes_key is None:
+        session.final_status, session.ready_at = _KEY_ERROR, now
+    sim.sessions[session.reference_number] = session
+    return Reply(
+        201,
+        {
+            "referenceNumber": session.reference_number,
+            "validUntil": timestamp(session.valid_until or now),
+        },
+    )
+
+
+def send_online_invoice(call: Call) -> Reply:
+    """POST /sessions/online/{referenceNumber}/invoices: accept one invoice."""
+    sim = call.sim
+    access = call.access(*WRITE_PERMISSIONS)
+    session = find_session(call, access, "Online")
+    status = session_status(sim, session)
+    if status.code != 100:
+        raise ApiError(
+            21180, f"Status sesji {status.code} uniemożliwia wysyłkę faktur."
+        )
+    if len(session.invoices) >= sim.max_invoices_per_session:
+        raise ApiError(
+            21155,
+            f"Sesja o numerze referencyjnym {session.reference_number} osiągnęła "
+            f"dozwolony limit liczby faktur {sim.max_invoices_per_session}.",
+        )
+
+    body = call.json()
+    invoice_hash = str_field(body, "invoiceHash", min_length=44, max_length=44)
+    invoice_size = int_field(body, "invoiceSize", minimum=1)
+    encrypted_hash = str_field(
+        body, "encryptedInvoiceHash", min_length=44, max_length=44
+    )
+    encrypted_size = int_field(body, "encryptedInvoiceSize", minimum=1)
+    encrypted = b64_field(body, "encryptedInvoiceContent")
+    offline = bool_field(body, "offlineMode")
+    if optional(body, "hashOfCorrectedInvoice"):
+        str_field(body, "hashOfCorrectedInvoice", min_length=44, max_length=44)
+
+    # limity/limity.md: 1 MB per invoice; online sessions take no attachments.
+    if invoice_size > MAX_INVOICE_SIZE:
+        raise ApiError(21405, f"Rozmiar faktury przekracza {MAX_INVOICE_SIZE} bajtów.")
+    if len(encrypted) != encrypted_size:
+        raise ApiError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
+    if sha256_b64(encrypted) != encrypted_hash:
+        raise ApiError(21403, "Skrót treści nie zgadza się ze skrótem pliku.")
+
+    content: bytes | None
+    try:
+        content = aes_cbc_decrypt(session.aes_key or b"", session.iv or b"", encrypted)
+    except DecryptionError:
+        content = None
+
+    invoice = process_invoice(
+        sim,
+        session,
+        content,
+        declared_hash=invoice_hash,
+        declared_size=invoice_size,
+        offline=offline,
+    )
+    return Reply(202, {"referenceNumber": invoice.reference_number})
+
+
+def close_online_session(call: Call) -> Reply:
+    """POST /sessions/online/{referenceNumber}/close: close and start the UPO."""
+    sim = call.sim
+    access = call.access(*WRITE_PERMISSIONS)
+    session = find_session(call, access, "Online")
+    status = session_status(sim, session)
+    if status.code != 100:
+        raise ApiError(
+            21180, f"Status sesji {status.code} uniemożliwia jej zamknięcie."
+        )
+
+    now = sim.now()
+    session.closed = now
+    session.updated = now
+    last_invoice = max((i.ready_at for i in session.invoices), default=now)
+    session.ready_at = max(sim.ready_at(), last_invoice)
+    return Reply(204)

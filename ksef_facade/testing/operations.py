@@ -1,0 +1,149 @@
+"""The operations the simulator serves, named for fault injection and rate limits.
+
+Paths under ``/v2`` are exactly the spec's; ``upload_part`` and ``download_upo`` are
+the simulator's stand-ins for KSeF's pre-signed blob URLs and live outside ``/v2``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["OPERATIONS", "Operation", "match_operation", "operation_names"]
+
+API_PREFIX = "/v2"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One served route: its name, HTTP method and path template."""
+
+    name: str
+    method: str
+    path: str
+    group: str
+
+    @property
+    def full_path(self) -> str:
+        """The path as served, with the ``/v2`` prefix for API operations."""
+        if self.group == "presigned":
+            return self.path
+        return API_PREFIX + self.path
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """A regex matching concrete paths of this operation."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.full_path)
+        return re.compile(f"^{regex}$")
+
+
+# Group names are the rate-limit groups of the spec's 429 tables (limity-api.md).
+OPERATIONS = (
+    Operation(
+        "get_public_key_certificates",
+        "GET",
+        "/security/public-key-certificates",
+        "public",
+    ),
+    Operation("auth_challenge", "POST", "/auth/challenge", "public"),
+    Operation("auth_ksef_token", "POST", "/auth/ksef-token", "public"),
+    Operation("auth_xades_signature", "POST", "/auth/xades-signature", "public"),
+    Operation("auth_sessions_list", "GET", "/auth/sessions", "other"),
+    Operation("auth_status", "GET", "/auth/{referenceNumber}", "public"),
+    Operation("auth_redeem", "POST", "/auth/token/redeem", "public"),
+    Operation("auth_refresh", "POST", "/auth/token/refresh", "public"),
+    Operation(
+        "auth_session_revoke_current", "DELETE", "/auth/sessions/current", "other"
+    ),
+    Operation(
+        "auth_session_revoke", "DELETE", "/auth/sessions/{referenceNumber}", "other"
+    ),
+    Operation("tokens_generate", "POST", "/tokens", "other"),
+    Operation("tokens_list", "GET", "/tokens", "other"),
+    Operation("token_status", "GET", "/tokens/{referenceNumber}", "other"),
+    Operation("token_revoke", "DELETE", "/tokens/{referenceNumber}", "other"),
+    Operation("open_online_session", "POST", "/sessions/online", "onlineSession"),
+    Operation(
+        "send_online_invoice",
+        "POST",
+        "/sessions/online/{referenceNumber}/invoices",
+        "invoiceSend",
+    ),
+    Operation(
+        "close_online_session",
+        "POST",
+        "/sessions/online/{referenceNumber}/close",
+        "onlineSession",
+    ),
+    Operation("open_batch_session", "POST", "/sessions/batch", "batchSession"),
+    Operation(
+        "close_batch_session",
+        "POST",
+        "/sessions/batch/{referenceNumber}/close",
+        "batchSession",
+    ),
+    Operation("sessions_list", "GET", "/sessions", "sessionList"),
+    Operation("session_status", "GET", "/sessions/{referenceNumber}", "sessionMisc"),
+    Operation(
+        "session_failed_invoices",
+        "GET",
+        "/sessions/{referenceNumber}/invoices/failed",
+        "sessionInvoiceList",
+    ),
+    Operation(
+        "session_invoices",
+        "GET",
+        "/sessions/{referenceNumber}/invoices",
+        "sessionInvoiceList",
+    ),
+    Operation(
+        "invoice_upo_by_ksef_number",
+        "GET",
+        "/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo",
+        "sessionMisc",
+    ),
+    Operation(
+        "invoice_upo_by_reference",
+        "GET",
+        "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo",
+        "sessionMisc",
+    ),
+    Operation(
+        "session_invoice_status",
+        "GET",
+        "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}",
+        "invoiceStatus",
+    ),
+    Operation(
+        "session_upo",
+        "GET",
+        "/sessions/{referenceNumber}/upo/{upoReferenceNumber}",
+        "sessionMisc",
+    ),
+    Operation("get_invoice", "GET", "/invoices/ksef/{ksefNumber}", "invoiceDownload"),
+    Operation(
+        "query_invoice_metadata", "POST", "/invoices/query/metadata", "invoiceMetadata"
+    ),
+    Operation(
+        "upload_part", "PUT", "/upload/{referenceNumber}/{ordinalNumber}", "presigned"
+    ),
+    Operation("download_upo", "GET", "/upo/{token}", "presigned"),
+)
+
+_BY_NAME = {operation.name: operation for operation in OPERATIONS}
+
+
+def operation_names() -> frozenset[str]:
+    """Return the names of all served operations."""
+    return frozenset(_BY_NAME)
+
+
+def match_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+    """Return the operation serving ``method path`` and its path parameters."""
+    for operation in OPERATIONS:
+        if operation.method != method:
+            continue
+        found = operation.pattern.match(path)
+        if found:
+            return operation, found.groupdict()
+    return None

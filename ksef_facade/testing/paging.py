@@ -1,0 +1,42 @@
+"""Opaque continuation tokens for the list endpoints."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import TypeVar
+
+from .errors import ApiError
+
+__all__ = ["page"]
+
+T = TypeVar("T")
+
+
+def _encode(scope: str, offset: int) -> str:
+    raw = json.dumps({"s": scope, "o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode(scope: str, token: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        offset = data["o"]
+        valid = data["s"] == scope and isinstance(offset, int) and offset >= 0
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError) as exc:
+        raise ApiError(21418) from exc
+    if not valid:
+        raise ApiError(21418)
+    return int(offset)
+
+
+def page(
+    items: Sequence[T], scope: str, continuation: str | None, size: int
+) -> tuple[list[T], str | None]:
+    """Return one page of ``items`` and the token for the next (or ``None``)."""
+    offset = _decode(scope, continuation) if continuation else 0
+    chunk = list(items[offset : offset + size])
+    following = offset + size
+    return chunk, _encode(scope, following) if following < len(items) else None

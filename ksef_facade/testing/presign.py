@@ -1,0 +1,42 @@
+"""Pre-signed URLs: the simulator's stand-in for KSeF's blob storage links.
+
+Part upload URLs (sesja-wsadowa.md) and UPO download URLs (UpoPageResponse) carry
+their own access key and are called without a bearer token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+__all__ = ["sign", "verify"]
+
+
+def sign(secret: bytes, payload: dict[str, Any]) -> str:
+    """Return an opaque, signed token carrying ``payload``."""
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    body = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+    return f"{body}.{mac}"
+
+
+def verify(secret: bytes, token: str, now: datetime) -> dict[str, Any] | None:
+    """Return the payload of a valid, unexpired token, else ``None``."""
+    body, _, mac = token.partition(".")
+    expected = hmac.new(
+        secret, body.encode("ascii", "replace"), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(mac.encode(), expected[:32].encode()):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("e", 0) < now.timestamp():
+        return None
+    return payload

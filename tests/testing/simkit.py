@@ -1,0 +1,256 @@
+"""A tiny KSeF client written with plain httpx and cryptography, to test the simulator.
+
+It is deliberately independent of ksef_facade's client code: it follows the docs
+(uwierzytelnianie.md, sesja-interaktywna.md, sesja-wsadowa.md) step by step.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "ksef-samples"
+FA3 = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
+FA2 = {"systemCode": "FA (2)", "schemaVersion": "1-0E", "value": "FA"}
+NIP = "5265877635"
+BUYER_NIP = "7352765225"
+
+
+def sha256_b64(data: bytes) -> str:
+    """Base64 SHA-256, as KSeF wants hashes."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def aes_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """AES-256-CBC with PKCS#7 padding."""
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def invoice_xml(
+    number: str, nip: str = NIP, issue_date: str = "2026-01-10", template: str = "fa3"
+) -> bytes:
+    """Return a sample invoice with the placeholders filled in."""
+    name = "invoice_fa_3_type.xml" if template == "fa3" else "FA2.xml"
+    text = (SAMPLES / name).read_text(encoding="utf-8")
+    text = text.replace("{{ .NIP }}", nip).replace("{{ .BUYER_NIP }}", BUYER_NIP)
+    text = text.replace("{{ formatDate .ISSUE_DATE }}", issue_date)
+    text = text.replace('{{ randomInvoiceNumber "FV" }}', number)
+    if template == "fa2":
+        text = text.replace("3896717236", nip).replace("FK2023/08/31", number)
+    return text.encode("utf-8")
+
+
+def zip_package(files: dict[str, bytes]) -> bytes:
+    """Return a ZIP of ``files``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def targz_package(files: dict[str, bytes]) -> bytes:
+    """Return a tar.gz of ``files``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+@dataclass
+class Key:
+    """A published key: its id and public key."""
+
+    key_id: str
+    public_key: object
+
+    def wrap(self, data: bytes) -> bytes:
+        """RSA-OAEP SHA-256 encryption with this key."""
+        oaep = OAEP(
+            mgf=MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
+        return self.public_key.encrypt(data, oaep)  # type: ignore[attr-defined]
+
+
+class Kit:
+    """Plain-HTTP steps of the KSeF protocol against one base URL."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.access_token = ""
+        self.refresh_token = ""
+
+    def key(self, usage: str) -> Key:
+        """Return the newest published key for ``usage``."""
+        response = self.client.get("/security/public-key-certificates")
+        response.raise_for_status()
+        entries = [e for e in response.json() if usage in e["usage"]]
+        newest = max(entries, key=lambda e: e["validFrom"])
+        cert = x509.load_der_x509_certificate(base64.b64decode(newest["certificate"]))
+        return Key(newest["publicKeyId"], cert.public_key())
+
+    def start_auth(self, nip: str, token: str, *, key_id: str | None = None) -> dict:
+        """Challenge and KSeF-token auth; return the 202 body."""
+        challenge = self.client.post("/auth/challenge").json()
+        key = self.key("KsefTokenEncryption")
+        encrypted = key.wrap(f"{token}|{challenge['timestampMs']}".encode())
+        response = self.client.post(
+            "/auth/ksef-token",
+            json={
+                "challenge": challenge["challenge"],
+                "contextIdentifier": {"type": "Nip", "value": nip},
+                "encryptedToken": base64.b64encode(encrypted).decode(),
+                "publicKeyId": key_id or key.key_id,
+            },
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def wait_auth(self, started: dict) -> dict:
+        """Poll the auth status until it leaves 100."""
+        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        for _ in range(200):
+            status = self.client.get(
+                f"/auth/{started['referenceNumber']}", headers=headers
+            )
+            assert status.status_code == 200, status.text
+            if status.json()["status"]["code"] != 100:
+                return status.json()
+            time.sleep(0.01)
+        raise AssertionError("authentication did not finish")
+
+    def authenticate(self, nip: str, token: str) -> None:
+        """Full KSeF-token authentication; keep the access and refresh tokens."""
+        started = self.start_auth(nip, token)
+        assert self.wait_auth(started)["status"]["code"] == 200
+        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        tokens = self.client.post("/auth/token/redeem", headers=headers)
+        assert tokens.status_code == 200, tokens.text
+        self.access_token = tokens.json()["accessToken"]["token"]
+        self.refresh_token = tokens.json()["refreshToken"]["token"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The bearer header with the access token."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def encryption(self) -> tuple[bytes, bytes, dict]:
+        """A fresh AES key and IV, and the ``encryption`` object wrapping them."""
+        aes_key, iv = os.urandom(32), os.urandom(16)
+        key = self.key("SymmetricKeyEncryption")
+        info = {
+            "encryptedSymmetricKey": base64.b64encode(key.wrap(aes_key)).decode(),
+            "initializationVector": base64.b64encode(iv).decode(),
+            "publicKeyId": key.key_id,
+        }
+        return aes_key, iv, info
+
+    def open_online(self, form_code: dict | None = None) -> tuple[str, bytes, bytes]:
+        """Open an online session; return its reference, AES key and IV."""
+        aes_key, iv, info = self.encryption()
+        response = self.client.post(
+            "/sessions/online",
+            headers=self.auth,
+            json={"formCode": form_code or FA3, "encryption": info},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["referenceNumber"], aes_key, iv
+
+    def send_body(self, aes_key: bytes, iv: bytes, invoice: bytes) -> dict:
+        """The JSON body of a send-invoice request."""
+        encrypted = aes_encrypt(aes_key, iv, invoice)
+        return {
+            "invoiceHash": sha256_b64(invoice),
+            "invoiceSize": len(invoice),
+            "encryptedInvoiceHash": sha256_b64(encrypted),
+            "encryptedInvoiceSize": len(encrypted),
+            "encryptedInvoiceContent": base64.b64encode(encrypted).decode(),
+        }
+
+    def send(
+        self, session: str, aes_key: bytes, iv: bytes, invoice: bytes
+    ) -> httpx.Response:
+        """Send one invoice in an online session."""
+        return self.client.post(
+            f"/sessions/online/{session}/invoices",
+            headers=self.auth,
+            json=self.send_body(aes_key, iv, invoice),
+        )
+
+    def invoice_status(self, session: str, invoice_ref: str) -> dict:
+        """Poll one invoice until it leaves 100/150."""
+        for _ in range(200):
+            response = self.client.get(
+                f"/sessions/{session}/invoices/{invoice_ref}", headers=self.auth
+            )
+            assert response.status_code == 200, response.text
+            if response.json()["status"]["code"] not in (100, 150):
+                return response.json()
+            time.sleep(0.01)
+        raise AssertionError("invoice processing did not finish")
+
+    def session_status(self, session: str) -> dict:
+        """Poll a session until it leaves 100/150/170."""
+        for _ in range(200):
+            response = self.client.get(f"/sessions/{session}", headers=self.auth)
+            assert response.status_code == 200, response.text
+            if response.json()["status"]["code"] not in (100, 150, 170):
+                return response.json()
+            time.sleep(0.01)
+        raise AssertionError("session processing did not finish")
+
+    def open_batch(
+        self, package: bytes, *, parts: int = 1, compression: str | None = None
+    ) -> tuple[str, list[dict], list[bytes]]:
+        """Open a batch session; return its reference, upload requests and parts."""
+        aes_key, iv, info = self.encryption()
+        size = -(-len(package) // parts)
+        chunks = [package[i : i + size] for i in range(0, len(package), size)]
+        encrypted = [aes_encrypt(aes_key, iv, chunk) for chunk in chunks]
+        batch_file: dict = {
+            "fileSize": len(package),
+            "fileHash": sha256_b64(package),
+            "fileParts": [
+                {
+                    "ordinalNumber": n,
+                    "fileSize": len(part),
+                    "fileHash": sha256_b64(part),
+                }
+                for n, part in enumerate(encrypted, start=1)
+            ],
+        }
+        if compression:
+            batch_file["compressionType"] = compression
+        response = self.client.post(
+            "/sessions/batch",
+            headers=self.auth,
+            json={"formCode": FA3, "batchFile": batch_file, "encryption": info},
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return body["referenceNumber"], body["partUploadRequests"], encrypted
+
+    def upload(self, request: dict, part: bytes) -> httpx.Response:
+        """PUT one part to its pre-signed URL, without the bearer token."""
+        return self.client.request(
+            request["method"], request["url"], headers=request["headers"], content=part
+        )

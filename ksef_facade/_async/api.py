@@ -1,0 +1,618 @@
+"""Glue to the generated client: one httpx client stack, typed calls, mapped errors.
+
+Every operation goes through the generated ``asyncio_detailed`` function, so the
+facade builds no URLs of its own. Non-2xx answers become :mod:`ksef_facade.errors`
+exceptions; a body the generated parser cannot read (such as a Problem Details 429,
+which the spec types as the legacy body) is still mapped from the raw response.
+
+Two generated clients share one transport: ``public`` sends no token unless a call
+names one (challenge, keys, and the auth steps that use the authentication or
+refresh token), ``secured`` takes the access token from the TokenProvider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ksef_api.api.auth import (
+    authenticate_with_ksef_token,
+    create_auth_challenge,
+    get_auth_status,
+    redeem_auth_token,
+    refresh_access_token,
+)
+from ksef_api.api.auth_sessions import (
+    list_auth_sessions,
+    revoke_auth_session,
+    revoke_current_auth_session,
+)
+from ksef_api.api.invoices import get_invoice
+from ksef_api.api.online_sessions import (
+    close_online_session,
+    open_online_session,
+    send_online_invoice,
+)
+from ksef_api.api.security import get_public_key_certificates
+from ksef_api.api.session_status import (
+    get_session_invoice_status,
+    get_session_invoice_upo,
+    get_session_invoice_upo_by_ksef_number,
+    get_session_status,
+    get_session_upo,
+    list_failed_session_invoices,
+    list_session_invoices,
+)
+from ksef_api.client import AuthenticatedClient
+from ksef_api.models import (
+    AuthenticationChallengeResponse,
+    AuthenticationInitResponse,
+    AuthenticationListResponse,
+    AuthenticationOperationStatusResponse,
+    AuthenticationTokenRefreshResponse,
+    AuthenticationTokensResponse,
+    InitTokenAuthenticationRequest,
+    OpenOnlineSessionRequest,
+    OpenOnlineSessionResponse,
+    PublicKeyCertificate,
+    SendInvoiceRequest,
+    SendInvoiceResponse,
+    SessionInvoicesResponse,
+    SessionInvoiceStatusResponse,
+    SessionStatusResponse,
+)
+from ksef_api.types import UNSET, Response
+from ksef_facade._async.bearer import AsyncBearerAuth
+from ksef_facade._async.tokens import AsyncTokenProvider
+from ksef_facade.environments import Environment
+from ksef_facade.errors import (
+    ERROR_FORMAT_HEADERS,
+    KsefApiError,
+    KsefError,
+    KsefTransportError,
+    error_from_response,
+)
+from ksef_facade.keys import PublishedCertificate
+from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
+from ksef_facade.secrets import Secret
+from ksef_facade.transport import AsyncRetryTransport
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download"]
+
+_log = logging.getLogger("ksef_facade.api")
+
+DEFAULT_TIMEOUT = 30.0
+
+T = TypeVar("T")
+_Sent = Response[Any]
+
+
+class _ResponseSlot:
+    """Holds the last raw response of one call, for errors the parser hid."""
+
+    __slots__ = ("response",)
+
+    def __init__(self) -> None:
+        self.response: httpx.Response | None = None
+
+
+_LAST_RESPONSE: ContextVar[_ResponseSlot | None] = ContextVar(
+    "ksef_facade_last_response", default=None
+)
+_EXPLICIT_BEARER: ContextVar[Secret | None] = ContextVar(
+    "ksef_facade_explicit_bearer", default=None
+)
+
+
+class Download:
+    """A downloaded XML document with the SHA-256 KSeF announced for it."""
+
+    __slots__ = ("announced_hash", "content")
+
+    def __init__(self, content: bytes, announced_hash: str | None) -> None:
+        self.content = content
+        self.announced_hash = announced_hash
+
+    def __repr__(self) -> str:
+        return f"Download({len(self.content)} bytes, hash={self.announced_hash!r})"
+
+
+class _ExplicitBearerAuth(httpx.Auth):
+    """Sends the token the current call named, or no Authorization at all."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Set the bearer named with ``_bearer(...)``, if any."""
+        token = _EXPLICIT_BEARER.get()
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token.reveal()}"
+        yield request
+
+
+class _SharedTransport(httpx.AsyncBaseTransport):
+    """Another client's transport, borrowed: closing it is the owner's job."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the shared transport."""
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Leave the shared transport open."""
+
+
+async def _record_response(response: httpx.Response) -> None:
+    slot = _LAST_RESPONSE.get()
+    if slot is not None:
+        slot.response = response
+
+
+@contextmanager
+def _bearer(token: Secret | None) -> Iterator[None]:
+    """Send ``token`` as the bearer on the public client inside the block."""
+    reset = _EXPLICIT_BEARER.set(token)
+    try:
+        yield
+    finally:
+        _EXPLICIT_BEARER.reset(reset)
+
+
+@contextmanager
+def _mapped_errors(operation: str) -> Iterator[None]:
+    """Turn transport failures and unreadable bodies into facade errors."""
+    slot = _ResponseSlot()
+    reset = _LAST_RESPONSE.set(slot)
+    try:
+        yield
+    except KsefError:
+        raise
+    except httpx.TransportError as error:
+        raise KsefTransportError(
+            f"No answer from KSeF to {operation} ({type(error).__name__})."
+        ) from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise _unreadable(operation, slot.response) from error
+    finally:
+        _LAST_RESPONSE.reset(reset)
+
+
+def _unreadable(operation: str, response: httpx.Response | None) -> KsefError:
+    """Describe a response whose body the generated parser rejected."""
+    if response is None:
+        return KsefError(f"KSeF's answer to {operation} could not be read.")
+    if not response.is_success:
+        return error_from_response(
+            response.status_code, response.headers, response.content
+        )
+    return KsefApiError(
+        f"KSeF answered {operation} with HTTP {response.status_code} and a body "
+        "that does not match the API spec.",
+        status_code=response.status_code,
+    )
+
+
+def _checked(operation: str, response: _Sent) -> _Sent:
+    """Return a 2xx response; raise the matching facade error otherwise."""
+    status = int(response.status_code)
+    _log.debug("%s -> HTTP %d", operation, status)
+    if not 200 <= status < 300:
+        raise error_from_response(status, response.headers, response.content)
+    return response
+
+
+def _parsed(operation: str, response: _Sent, model: type[T]) -> T:
+    """Return the parsed body of a 2xx response, checked to be a ``model``."""
+    parsed = _checked(operation, response).parsed
+    if not isinstance(parsed, model):
+        raise KsefApiError(
+            f"KSeF answered {operation} with a body that does not match the API "
+            f"spec (expected {model.__name__}).",
+            status_code=int(response.status_code),
+        )
+    return parsed
+
+
+def _header(response: _Sent, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _optional(value: str | None) -> Any:
+    """Return ``value`` for a generated optional argument (UNSET when absent)."""
+    return UNSET if value is None else value
+
+
+class AsyncKsefApi:
+    """The generated KSeF client behind one httpx stack, with errors mapped.
+
+    ``transport`` is the innermost httpx transport (default: a real HTTP one); it
+    is wrapped in the retrying transport of :mod:`ksef_facade.transport` unless
+    ``retry_policy`` is None. Closing this object closes the transport.
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry_policy: RetryPolicy | None = DEFAULT_POLICY,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not isinstance(environment, Environment):
+            raise TypeError("environment must be an Environment (TEST, DEMO, ...).")
+
+        self.environment = environment
+        inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+        if retry_policy is not None:
+            base_path = urlsplit(environment.api_base_url).path or "/"
+            inner = AsyncRetryTransport(
+                inner, policy=retry_policy, api_base_path=base_path
+            )
+        self._transport = inner
+        self._timeout = timeout
+        self._http: list[httpx.AsyncClient] = []
+        self._public = self._generated(inner, _ExplicitBearerAuth())
+        self._secured: AuthenticatedClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.environment.name!r})"
+
+    def use_token_provider(self, provider: AsyncTokenProvider) -> None:
+        """Authorise secured operations with ``provider``'s access tokens."""
+        shared = _SharedTransport(self._transport)
+        self._secured = self._generated(shared, AsyncBearerAuth(provider))
+
+    async def aclose(self) -> None:
+        """Close the httpx clients and the transport."""
+        for http in reversed(self._http):
+            await http.aclose()
+
+    def _generated(
+        self, transport: httpx.AsyncBaseTransport, auth: httpx.Auth
+    ) -> AuthenticatedClient:
+        """Build a generated client whose httpx client we made (no token inside)."""
+        base_url = self.environment.api_base_url
+        # The generated class prints its token in repr: it stays empty, and the
+        # httpx auth sets the real header per request.
+        client = AuthenticatedClient(base_url=base_url, token="")
+        http = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            headers=dict(ERROR_FORMAT_HEADERS),
+            timeout=self._timeout,
+            event_hooks={"response": [_record_response]},
+        )
+        # Spelled so that scripts/unasync.py turns it into set_httpx_client in the
+        # sync twin (its rules rename async_<name>, not set_async_<name>).
+        install = getattr(client, "set_" + "async_httpx_client")
+        install(http)
+        self._http.append(http)
+        return client
+
+    def _secured_client(self) -> AuthenticatedClient:
+        if self._secured is None:
+            raise RuntimeError(
+                "This operation needs an access token; build the client with a "
+                "KSeF token or a TokenProvider."
+            )
+        return self._secured
+
+    async def _call(
+        self, operation: str, send: Callable[[], Awaitable[_Sent]]
+    ) -> _Sent:
+        with _mapped_errors(operation):
+            return await send()
+
+    # -- auth ---------------------------------------------------------------------
+
+    async def create_auth_challenge(self) -> AuthenticationChallengeResponse:
+        """``POST /auth/challenge``."""
+        op = "POST /auth/challenge"
+        response = await self._call(
+            op, lambda: create_auth_challenge.asyncio_detailed(client=self._public)
+        )
+        return _parsed(op, response, AuthenticationChallengeResponse)
+
+    async def authenticate_with_ksef_token(
+        self, body: InitTokenAuthenticationRequest
+    ) -> AuthenticationInitResponse:
+        """``POST /auth/ksef-token``."""
+        op = "POST /auth/ksef-token"
+        response = await self._call(
+            op,
+            lambda: authenticate_with_ksef_token.asyncio_detailed(
+                client=self._public, body=body
+            ),
+        )
+        return _parsed(op, response, AuthenticationInitResponse)
+
+    async def get_auth_status(
+        self, reference_number: str, authentication_token: Secret
+    ) -> AuthenticationOperationStatusResponse:
+        """``GET /auth/{referenceNumber}`` with the authentication token."""
+        op = "GET /auth/{referenceNumber}"
+        with _bearer(authentication_token):
+            response = await self._call(
+                op,
+                lambda: get_auth_status.asyncio_detailed(
+                    reference_number, client=self._public
+                ),
+            )
+        return _parsed(op, response, AuthenticationOperationStatusResponse)
+
+    async def redeem_auth_token(
+        self, authentication_token: Secret
+    ) -> AuthenticationTokensResponse:
+        """``POST /auth/token/redeem`` with the authentication token."""
+        op = "POST /auth/token/redeem"
+        with _bearer(authentication_token):
+            response = await self._call(
+                op, lambda: redeem_auth_token.asyncio_detailed(client=self._public)
+            )
+        return _parsed(op, response, AuthenticationTokensResponse)
+
+    async def refresh_access_token(
+        self, refresh_token: Secret
+    ) -> AuthenticationTokenRefreshResponse:
+        """``POST /auth/token/refresh`` with the refresh token."""
+        op = "POST /auth/token/refresh"
+        with _bearer(refresh_token):
+            response = await self._call(
+                op, lambda: refresh_access_token.asyncio_detailed(client=self._public)
+            )
+        return _parsed(op, response, AuthenticationTokenRefreshResponse)
+
+    def _session_client(self, access_token: Secret | None) -> AuthenticatedClient:
+        return self._public if access_token is not None else self._secured_client()
+
+    async def list_auth_sessions(
+        self,
+        continuation_token: str | None,
+        *,
+        page_size: int | None = None,
+        access_token: Secret | None = None,
+    ) -> tuple[AuthenticationListResponse, str | None]:
+        """``GET /auth/sessions``: one page and the next continuation token."""
+        op = "GET /auth/sessions"
+        client = self._session_client(access_token)
+        with _bearer(access_token):
+            response = await self._call(
+                op,
+                lambda: list_auth_sessions.asyncio_detailed(
+                    client=client,
+                    page_size=_optional_int(page_size),
+                    x_continuation_token=_optional(continuation_token),
+                ),
+            )
+        page = _parsed(op, response, AuthenticationListResponse)
+        return page, _next_token(page.continuation_token, response)
+
+    async def revoke_auth_session(
+        self, reference_number: str, *, access_token: Secret | None = None
+    ) -> None:
+        """``DELETE /auth/sessions/{referenceNumber}``."""
+        op = "DELETE /auth/sessions/{referenceNumber}"
+        client = self._session_client(access_token)
+        with _bearer(access_token):
+            response = await self._call(
+                op,
+                lambda: revoke_auth_session.asyncio_detailed(
+                    reference_number, client=client
+                ),
+            )
+        _checked(op, response)
+
+    async def revoke_current_auth_session(
+        self, *, access_token: Secret | None = None
+    ) -> None:
+        """``DELETE /auth/sessions/current``."""
+        op = "DELETE /auth/sessions/current"
+        client = self._session_client(access_token)
+        with _bearer(access_token):
+            response = await self._call(
+                op, lambda: revoke_current_auth_session.asyncio_detailed(client=client)
+            )
+        _checked(op, response)
+
+    # -- security -----------------------------------------------------------------
+
+    async def get_public_key_certificates(self) -> list[PublishedCertificate]:
+        """``GET /security/public-key-certificates``."""
+        op = "GET /security/public-key-certificates"
+        response = await self._call(
+            op,
+            lambda: get_public_key_certificates.asyncio_detailed(client=self._public),
+        )
+        entries = _parsed(op, response, list)
+        return [_published(entry) for entry in entries]
+
+    # -- online sessions ------------------------------------------------------------
+
+    async def open_online_session(
+        self, body: OpenOnlineSessionRequest
+    ) -> OpenOnlineSessionResponse:
+        """``POST /sessions/online``."""
+        op = "POST /sessions/online"
+        client = self._secured_client()
+        response = await self._call(
+            op, lambda: open_online_session.asyncio_detailed(client=client, body=body)
+        )
+        return _parsed(op, response, OpenOnlineSessionResponse)
+
+    async def send_online_invoice(
+        self, reference_number: str, body: SendInvoiceRequest
+    ) -> SendInvoiceResponse:
+        """``POST /sessions/online/{referenceNumber}/invoices``."""
+        op = "POST /sessions/online/{referenceNumber}/invoices"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: send_online_invoice.asyncio_detailed(
+                reference_number, client=client, body=body
+            ),
+        )
+        return _parsed(op, response, SendInvoiceResponse)
+
+    async def close_online_session(self, reference_number: str) -> None:
+        """``POST /sessions/online/{referenceNumber}/close``."""
+        op = "POST /sessions/online/{referenceNumber}/close"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: close_online_session.asyncio_detailed(
+                reference_number, client=client
+            ),
+        )
+        _checked(op, response)
+
+    # -- session status and UPO -------------------------------------------------------
+
+    async def get_session_status(self, reference_number: str) -> SessionStatusResponse:
+        """``GET /sessions/{referenceNumber}``."""
+        op = "GET /sessions/{referenceNumber}"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: get_session_status.asyncio_detailed(
+                reference_number, client=client
+            ),
+        )
+        return _parsed(op, response, SessionStatusResponse)
+
+    async def list_session_invoices(
+        self,
+        reference_number: str,
+        continuation_token: str | None,
+        *,
+        failed_only: bool = False,
+        page_size: int | None = None,
+    ) -> tuple[SessionInvoicesResponse, str | None]:
+        """``GET /sessions/{referenceNumber}/invoices[/failed]``: one page."""
+        module = list_failed_session_invoices if failed_only else list_session_invoices
+        op = "GET /sessions/{referenceNumber}/invoices" + (
+            "/failed" if failed_only else ""
+        )
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: module.asyncio_detailed(
+                reference_number,
+                client=client,
+                page_size=_optional_int(page_size),
+                x_continuation_token=_optional(continuation_token),
+            ),
+        )
+        page = _parsed(op, response, SessionInvoicesResponse)
+        return page, _next_token(page.continuation_token, response)
+
+    async def get_session_invoice_status(
+        self, reference_number: str, invoice_reference_number: str
+    ) -> SessionInvoiceStatusResponse:
+        """``GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}``."""
+        op = "GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: get_session_invoice_status.asyncio_detailed(
+                reference_number, invoice_reference_number, client=client
+            ),
+        )
+        return _parsed(op, response, SessionInvoiceStatusResponse)
+
+    async def get_session_invoice_upo(
+        self, reference_number: str, invoice_reference_number: str
+    ) -> Download:
+        """``GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo``."""
+        op = "GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: get_session_invoice_upo.asyncio_detailed(
+                reference_number, invoice_reference_number, client=client
+            ),
+        )
+        return _download(op, response)
+
+    async def get_session_invoice_upo_by_ksef_number(
+        self, reference_number: str, ksef_number: str
+    ) -> Download:
+        """``GET /sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo``."""
+        op = "GET /sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: get_session_invoice_upo_by_ksef_number.asyncio_detailed(
+                reference_number, ksef_number, client=client
+            ),
+        )
+        return _download(op, response)
+
+    async def get_session_upo(
+        self, reference_number: str, upo_reference_number: str
+    ) -> Download:
+        """``GET /sessions/{referenceNumber}/upo/{upoReferenceNumber}``."""
+        op = "GET /sessions/{referenceNumber}/upo/{upoReferenceNumber}"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: get_session_upo.asyncio_detailed(
+                reference_number, upo_reference_number, client=client
+            ),
+        )
+        return _download(op, response)
+
+    # -- invoices -------------------------------------------------------------------
+
+    async def get_invoice(self, ksef_number: str) -> Download:
+        """``GET /invoices/ksef/{ksefNumber}``."""
+        op = "GET /invoices/ksef/{ksefNumber}"
+        client = self._secured_client()
+        response = await self._call(
+            op, lambda: get_invoice.asyncio_detailed(ksef_number, client=client)
+        )
+        return _download(op, response)
+
+
+def _optional_int(value: int | None) -> Any:
+    return UNSET if value is None else value
+
+
+def _next_token(in_body: object, response: _Sent) -> str | None:
+    """Return the continuation token of a page (body field, else header), if any."""
+    if isinstance(in_body, str) and in_body:
+        return in_body
+    return _header(response, "x-continuation-token")
+
+
+def _download(op: str, response: _Sent) -> Download:
+    """Return an XML body with the ``x-ms-meta-hash`` KSeF sent along."""
+    _checked(op, response)
+    return Download(response.content, _header(response, "x-ms-meta-hash"))
+
+
+def _published(entry: object) -> PublishedCertificate:
+    if not isinstance(entry, PublicKeyCertificate):
+        raise KsefApiError(
+            "KSeF listed a public key certificate that does not match the API spec.",
+            status_code=200,
+        )
+    return PublishedCertificate(
+        certificate=entry.certificate,
+        public_key_id=entry.public_key_id,
+        valid_from=entry.valid_from,
+        valid_to=entry.valid_to,
+        usages=tuple(str(usage.value) for usage in entry.usage),
+    )

@@ -1,0 +1,355 @@
+"""The KSeF client: authentication, encryption and online sessions in one object.
+
+The taxpayer is the NIP of the current ``nip_context``; one client serves many NIPs.
+Access tokens come from a TokenProvider, built here from a KSeF token (or a function
+mapping each NIP to its KSeF token) unless one is passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+import httpx
+
+from ksef_api.models import AuthenticationListItem
+from ksef_facade import statuses
+from ksef_facade._async.api import DEFAULT_TIMEOUT, AsyncKsefApi, Download
+from ksef_facade._async.auth import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_POLL_TIMEOUT,
+    AsyncAuthFacade,
+)
+from ksef_facade._async.encryption import AsyncEncryptionService
+from ksef_facade._async.online import AsyncOnlineSession
+from ksef_facade._async.tokens import AsyncTokenProvider, TokenKind
+from ksef_facade._concurrency import async_sleep
+from ksef_facade.context import current_nip
+from ksef_facade.crypto import PublicKeyInfo, sha256_b64
+from ksef_facade.environments import Environment
+from ksef_facade.errors import KsefApiError, KsefTimeoutError, UpoHashMismatchError
+from ksef_facade.forms import FormCode
+from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage
+from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
+from ksef_facade.secrets import Secret
+from ksef_facade.statuses import InvoiceStatus, SessionStatus
+from ksef_facade.token_cache import TokenSet
+
+__all__ = ["AsyncKsefClient", "KsefTokenSource"]
+
+_log = logging.getLogger("ksef_facade.client")
+
+KsefTokenSource = Secret | Callable[[str], Secret]
+TokenUpdateCallback = Callable[[str, TokenKind, TokenSet], Awaitable[None]]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AsyncKsefClient:
+    """A KSeF 2.0 client for the NIP of the current ``nip_context`` (asyncio).
+
+    Pass ``ksef_token`` (a :class:`Secret`, or a function from NIP to Secret when
+    several taxpayers are served) or a ready ``token_provider``. ``transport`` is
+    the innermost httpx transport; requests are retried under ``retry_policy``
+    (None switches retries off). ``poll_interval`` and ``poll_timeout`` bound every
+    wait for a final status.
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        ksef_token: KsefTokenSource | None = None,
+        token_provider: AsyncTokenProvider | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry_policy: RetryPolicy | None = DEFAULT_POLICY,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None = None,
+        key_refresh_skew: timedelta = DEFAULT_REFRESH_SKEW,
+        token_refresh_skew: timedelta = timedelta(seconds=60),
+        on_token_update: TokenUpdateCallback | None = None,
+        poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
+        poll_timeout: timedelta = DEFAULT_POLL_TIMEOUT,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if ksef_token is not None and token_provider is not None:
+            raise ValueError("Pass either ksef_token or token_provider, not both.")
+        if ksef_token is not None and not (
+            isinstance(ksef_token, Secret) or callable(ksef_token)
+        ):
+            raise TypeError("ksef_token must be a Secret or a function NIP -> Secret.")
+
+        self.api = AsyncKsefApi(
+            environment, transport=transport, retry_policy=retry_policy, timeout=timeout
+        )
+        self.encryption = AsyncEncryptionService(
+            self.api.get_public_key_certificates,
+            preloaded_keys=preloaded_keys,
+            refresh_skew=key_refresh_skew,
+            clock=clock,
+        )
+        self.auth = AsyncAuthFacade(
+            self.api,
+            self.encryption,
+            poll_interval=poll_interval,
+            poll_timeout=poll_timeout,
+            clock=clock,
+        )
+        self._ksef_token = ksef_token
+        self._interval = poll_interval
+        self._timeout = poll_timeout
+        self._clock = clock
+
+        if token_provider is None and ksef_token is not None:
+            token_provider = AsyncTokenProvider(
+                self._authenticate,
+                self._refresh,
+                refresh_skew=token_refresh_skew,
+                on_token_update=on_token_update,
+            )
+        self.tokens = token_provider
+        if token_provider is not None:
+            self.api.use_token_provider(token_provider)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.api.environment.name!r})"
+
+    async def __aenter__(self) -> AsyncKsefClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self.api.aclose()
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def _ksef_token_for(self, nip: str) -> Secret:
+        source = self._ksef_token
+        token = source if isinstance(source, Secret) or source is None else source(nip)
+        if not isinstance(token, Secret):
+            raise TypeError(f"The KSeF token source gave no Secret for NIP {nip}.")
+        return token
+
+    async def _authenticate(self) -> TokenSet:
+        """Authenticate the current NIP with its KSeF token (for the provider)."""
+        return await self.auth.authenticate_with_ksef_token(
+            self._ksef_token_for(current_nip())
+        )
+
+    async def _refresh(self, refresh_token: Secret) -> TokenSet:
+        """Trade the refresh token for a new access token (for the provider)."""
+        cached = self.tokens.cached_tokens() if self.tokens is not None else None
+        access = await self.auth.refresh_access_token(refresh_token)
+        # The refresh endpoint returns only an access token; the refresh token and
+        # its expiry stay as they were (uwierzytelnianie.md, section 5).
+        refresh_until = (
+            cached.refresh_valid_until if cached is not None else access.valid_until
+        )
+        return TokenSet(
+            access_token=access.token,
+            access_valid_until=access.valid_until,
+            refresh_token=refresh_token,
+            refresh_valid_until=refresh_until,
+        )
+
+    async def access_token(self) -> Secret:
+        """Return a valid access token for the current NIP."""
+        if self.tokens is None:
+            raise RuntimeError("This client has no KSeF token or TokenProvider.")
+        return await self.tokens.access_token()
+
+    # -- online sessions --------------------------------------------------------------
+
+    def online_session(self, form_code: FormCode) -> AsyncOnlineSession:
+        """Return an online session to use in ``async with``; it opens on entry."""
+        return AsyncOnlineSession(self, form_code)
+
+    async def open_online_session(self, form_code: FormCode) -> AsyncOnlineSession:
+        """Open an online session now for the current NIP; close it when done."""
+        return await AsyncOnlineSession(self, form_code).open()
+
+    # -- session status ---------------------------------------------------------------
+
+    async def session_status(self, session_reference_number: str) -> SessionStatus:
+        """Return a session's status, counts and UPO page references."""
+        response = await self.api.get_session_status(session_reference_number)
+        return statuses.session_status_from_model(session_reference_number, response)
+
+    def session_invoices(
+        self, session_reference_number: str, *, page_size: int | None = None
+    ) -> AsyncIterator[InvoiceStatus]:
+        """Iterate over every invoice of a session, page after page."""
+        return self._invoices(
+            session_reference_number, failed_only=False, page_size=page_size
+        )
+
+    def failed_session_invoices(
+        self, session_reference_number: str, *, page_size: int | None = None
+    ) -> AsyncIterator[InvoiceStatus]:
+        """Iterate over the rejected invoices of a session, page after page."""
+        return self._invoices(
+            session_reference_number, failed_only=True, page_size=page_size
+        )
+
+    async def _invoices(
+        self, reference: str, *, failed_only: bool, page_size: int | None
+    ) -> AsyncIterator[InvoiceStatus]:
+        continuation: str | None = None
+        while True:
+            page, continuation = await self.api.list_session_invoices(
+                reference, continuation, failed_only=failed_only, page_size=page_size
+            )
+            for invoice in page.invoices:
+                yield statuses.invoice_status_from_model(invoice)
+            if not continuation:
+                return
+
+    async def invoice_status(
+        self, session_reference_number: str, invoice_reference_number: str
+    ) -> InvoiceStatus:
+        """Return the status of one invoice of a session."""
+        response = await self.api.get_session_invoice_status(
+            session_reference_number, invoice_reference_number
+        )
+        return statuses.invoice_status_from_model(response)
+
+    async def wait_for_invoice(
+        self,
+        session_reference_number: str,
+        invoice_reference_number: str,
+        *,
+        interval: timedelta | None = None,
+        max_wait: timedelta | None = None,
+    ) -> InvoiceStatus:
+        """Poll an invoice until it is accepted or rejected; return that status."""
+        started = self._clock()
+        while True:
+            status = await self.invoice_status(
+                session_reference_number, invoice_reference_number
+            )
+            if status.outcome.is_final:
+                return status
+            await self._pause(started, interval, max_wait, invoice_reference_number)
+
+    async def wait_for_session(
+        self,
+        session_reference_number: str,
+        *,
+        interval: timedelta | None = None,
+        max_wait: timedelta | None = None,
+    ) -> SessionStatus:
+        """Poll a session until it is processed with a UPO, or failed."""
+        started = self._clock()
+        while True:
+            status = await self.session_status(session_reference_number)
+            if status.outcome.is_final:
+                return status
+            await self._pause(started, interval, max_wait, session_reference_number)
+
+    async def _pause(
+        self,
+        started: datetime,
+        interval: timedelta | None,
+        max_wait: timedelta | None,
+        reference: str,
+    ) -> None:
+        """Sleep until the next poll; raise KsefTimeoutError once time is up."""
+        limit = max_wait or self._timeout
+        delay = statuses.next_poll_delay(
+            started=started,
+            now=self._clock(),
+            interval=interval or self._interval,
+            timeout=limit,
+        )
+        if delay is None:
+            raise KsefTimeoutError(
+                f"{reference} reached no final status within "
+                f"{limit.total_seconds():g} s.",
+                reference_number=reference,
+            )
+        await async_sleep(delay)
+
+    # -- UPO and invoices --------------------------------------------------------------
+
+    async def session_invoice_upo(
+        self, session_reference_number: str, invoice_reference_number: str
+    ) -> bytes:
+        """Download an invoice's UPO by its reference number, hash verified."""
+        download = await self.api.get_session_invoice_upo(
+            session_reference_number, invoice_reference_number
+        )
+        return _verified_upo(download, invoice_reference_number)
+
+    async def session_invoice_upo_by_ksef_number(
+        self, session_reference_number: str, ksef_number: str
+    ) -> bytes:
+        """Download an invoice's UPO by its KSeF number, hash verified."""
+        download = await self.api.get_session_invoice_upo_by_ksef_number(
+            session_reference_number, ksef_number
+        )
+        return _verified_upo(download, ksef_number)
+
+    async def session_upo(
+        self, session_reference_number: str, upo_reference_number: str
+    ) -> bytes:
+        """Download one page of a session UPO, hash verified."""
+        download = await self.api.get_session_upo(
+            session_reference_number, upo_reference_number
+        )
+        return _verified_upo(download, upo_reference_number)
+
+    async def download_invoice(self, ksef_number: str) -> bytes:
+        """Download an invoice's XML by its KSeF number, hash verified."""
+        download = await self.api.get_invoice(ksef_number)
+        if download.announced_hash is not None:
+            actual = sha256_b64(download.content)
+            if actual != download.announced_hash:
+                raise KsefApiError(
+                    f"Invoice {ksef_number} has SHA-256 {actual} but KSeF announced "
+                    f"{download.announced_hash}; download it again.",
+                    status_code=200,
+                    reference_number=ksef_number,
+                )
+        return download.content
+
+    # -- auth sessions -----------------------------------------------------------------
+
+    def auth_sessions(
+        self, *, page_size: int | None = None
+    ) -> AsyncIterator[AuthenticationListItem]:
+        """Iterate over the current NIP's active authentication sessions."""
+        return self.auth.list_sessions(page_size=page_size)
+
+    async def revoke_auth_session(self, reference_number: str) -> None:
+        """Revoke one authentication session of the current NIP."""
+        await self.auth.revoke_session(reference_number)
+
+    async def revoke_current_auth_session(self) -> None:
+        """Revoke the authentication session behind the current access token."""
+        await self.auth.revoke_current_session()
+
+
+def _verified_upo(download: Download, reference: str) -> bytes:
+    """Return the UPO bytes if they match ``x-ms-meta-hash``; raise otherwise."""
+    if download.announced_hash is None:
+        _log.warning("UPO %s came without x-ms-meta-hash; not verified", reference)
+        return download.content
+
+    actual = sha256_b64(download.content)
+    if actual != download.announced_hash:
+        raise UpoHashMismatchError(
+            expected=download.announced_hash, actual=actual, reference_number=reference
+        )
+    return download.content

@@ -1,0 +1,316 @@
+"""The online (interactive) session workflow: open, send invoices, close, get UPO.
+
+sesja-interaktywna.md: a session is opened with a form code and an AES-256 key
+encrypted with KSeF's SymmetricKeyEncryption key; each invoice is sent encrypted
+with that key (AES-256-CBC, PKCS#7) together with the SHA-256 and size of both the
+plain and the encrypted document; closing the session starts the session UPO.
+Each session remembers the NIP it was opened for and uses it for every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import TYPE_CHECKING
+
+from ksef_api.models import (
+    EncryptionInfo,
+    OpenOnlineSessionRequest,
+    SendInvoiceRequest,
+)
+from ksef_api.models import FormCode as FormCodeModel
+from ksef_facade import crypto
+from ksef_facade._async.auth import is_unknown_key_error
+from ksef_facade.context import current_nip, nip_context
+from ksef_facade.errors import InvoiceRejectedError, KsefApiError
+from ksef_facade.forms import FormCode
+from ksef_facade.keys import KeyUsage
+from ksef_facade.secrets import SecretBytes
+from ksef_facade.statuses import InvoiceStatus, Outcome, SessionStatus
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+    from types import TracebackType
+
+    from ksef_facade._async.client import AsyncKsefClient
+
+__all__ = ["AsyncInvoiceHandle", "AsyncOnlineSession"]
+
+_log = logging.getLogger("ksef_facade.online")
+
+
+class AsyncInvoiceHandle:
+    """One invoice sent in an online session; ask it for its status or result."""
+
+    def __init__(
+        self,
+        session: AsyncOnlineSession,
+        reference_number: str,
+        invoice_hash: str,
+    ) -> None:
+        self._session = session
+        self.reference_number = reference_number
+        self.invoice_hash = invoice_hash
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.reference_number!r}, "
+            f"session={self._session.reference_number!r})"
+        )
+
+    async def status(self) -> InvoiceStatus:
+        """Return the invoice's current status."""
+        return await self._session.invoice_status(self.reference_number)
+
+    async def wait(
+        self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
+    ) -> InvoiceStatus:
+        """Wait until KSeF accepts or rejects the invoice; return that status."""
+        return await self._session.wait_for_invoice(
+            self.reference_number, interval=interval, max_wait=max_wait
+        )
+
+    async def result(
+        self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
+    ) -> str:
+        """Return the KSeF number; raise InvoiceRejectedError when rejected."""
+        status = await self.wait(interval=interval, max_wait=max_wait)
+        if status.outcome is Outcome.FAILED or status.ksef_number is None:
+            raise InvoiceRejectedError(
+                status_code=status.status.code,
+                description=status.status.description,
+                invoice_reference=self.reference_number,
+                details=status.status.details,
+            )
+        return status.ksef_number
+
+    async def upo(self) -> bytes:
+        """Download this invoice's UPO, verified against its announced hash."""
+        return await self._session.invoice_upo(self.reference_number)
+
+
+class AsyncOnlineSession:
+    """An online session for one form code, used as ``async with`` block.
+
+    Entering opens the session (unless :meth:`open` was awaited already); leaving
+    closes it, even when the block raised. The session UPO can be fetched after.
+    """
+
+    def __init__(self, client: AsyncKsefClient, form_code: FormCode) -> None:
+        if not isinstance(form_code, FormCode):
+            raise TypeError("form_code must be a FormCode, such as FormCode.FA3.")
+
+        self._client = client
+        self.form_code = form_code
+        self._key = SecretBytes(crypto.random_aes_key())
+        self._iv = crypto.random_iv()
+        self._nip: str | None = None
+        self._reference: str | None = None
+        self.valid_until: datetime | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open" if self._reference else "new"
+        return (
+            f"{type(self).__name__}({self.form_code.system_code!r}, "
+            f"{self._reference!r}, {state})"
+        )
+
+    @property
+    def reference_number(self) -> str:
+        """The session's reference number; the session must be open."""
+        if self._reference is None:
+            raise RuntimeError("The online session has not been opened yet.")
+        return self._reference
+
+    @property
+    def nip(self) -> str:
+        """The NIP the session was opened for."""
+        if self._nip is None:
+            raise RuntimeError("The online session has not been opened yet.")
+        return self._nip
+
+    async def __aenter__(self) -> AsyncOnlineSession:
+        if self._reference is None:
+            await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.closed or self._reference is None:
+            return
+        if exc is None:
+            await self.close()
+            return
+
+        # The block failed: still close, but never hide the original error.
+        try:
+            await self.close()
+        except Exception as close_error:
+            _log.warning(
+                "Closing online session %s after an error failed too: %s",
+                self._reference,
+                type(close_error).__name__,
+            )
+
+    async def open(self) -> AsyncOnlineSession:
+        """Open the session for the current NIP (once); return it."""
+        if self._reference is not None:
+            raise RuntimeError("The online session is already open.")
+        self._nip = current_nip()
+
+        encryption = self._client.encryption
+        for attempt in (1, 2):
+            encrypted = await encryption.encrypt_symmetric_key(self._key)
+            body = OpenOnlineSessionRequest(
+                form_code=FormCodeModel(
+                    system_code=self.form_code.system_code,
+                    schema_version=self.form_code.schema_version,
+                    value=self.form_code.form_value,
+                ),
+                encryption=EncryptionInfo(
+                    encrypted_symmetric_key=_b64(encrypted.ciphertext),
+                    initialization_vector=_b64(self._iv),
+                    public_key_id=encrypted.public_key_id,
+                ),
+            )
+
+            try:
+                opened = await self._client.api.open_online_session(body)
+            except KsefApiError as error:
+                # klucze-publiczne-do-szyfrowania.md, 4.4: refetch, retry once.
+                if attempt == 2 or not is_unknown_key_error(error):
+                    raise
+                await encryption.refresh_if_current(
+                    KeyUsage.SYMMETRIC_KEY, encrypted.public_key_id
+                )
+                continue
+
+            self._reference = opened.reference_number
+            self.valid_until = opened.valid_until
+            _log.info(
+                "Online session %s opened (%s)",
+                opened.reference_number,
+                self.form_code.system_code,
+            )
+            return self
+
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def send(
+        self,
+        invoice: bytes | str,
+        *,
+        offline_mode: bool = False,
+        hash_of_corrected_invoice: str | None = None,
+    ) -> AsyncInvoiceHandle:
+        """Encrypt and send one invoice XML; return a handle to follow it.
+
+        ``offline_mode`` declares an invoice issued offline; a technical correction
+        names the SHA-256 (Base64) of the invoice it corrects in
+        ``hash_of_corrected_invoice``.
+        """
+        if self.closed:
+            raise RuntimeError("The online session is closed.")
+        content = invoice.encode("utf-8") if isinstance(invoice, str) else invoice
+        if not isinstance(content, bytes) or not content:
+            raise ValueError("invoice must be non-empty XML as bytes or str.")
+
+        encrypted = crypto.aes_encrypt(content, self._key.reveal(), self._iv)
+        invoice_hash = crypto.sha256_b64(content)
+        body = SendInvoiceRequest(
+            invoice_hash=invoice_hash,
+            invoice_size=len(content),
+            encrypted_invoice_hash=crypto.sha256_b64(encrypted),
+            encrypted_invoice_size=len(encrypted),
+            encrypted_invoice_content=_b64(encrypted),
+            offline_mode=offline_mode,
+        )
+        if hash_of_corrected_invoice is not None:
+            body.hash_of_corrected_invoice = hash_of_corrected_invoice
+
+        with nip_context(self.nip):
+            sent = await self._client.api.send_online_invoice(
+                self.reference_number, body
+            )
+
+        _log.debug(
+            "Invoice %s sent in session %s", sent.reference_number, self._reference
+        )
+        return AsyncInvoiceHandle(self, sent.reference_number, invoice_hash)
+
+    async def close(self) -> None:
+        """Close the session; KSeF then prepares the session UPO."""
+        if self.closed:
+            return
+
+        with nip_context(self.nip):
+            await self._client.api.close_online_session(self.reference_number)
+        self.closed = True
+        _log.info("Online session %s closed", self._reference)
+
+    async def status(self) -> SessionStatus:
+        """Return the session's current status."""
+        with nip_context(self.nip):
+            return await self._client.session_status(self.reference_number)
+
+    async def invoice_status(self, invoice_reference_number: str) -> InvoiceStatus:
+        """Return the status of one invoice of this session."""
+        with nip_context(self.nip):
+            return await self._client.invoice_status(
+                self.reference_number, invoice_reference_number
+            )
+
+    async def wait_for_invoice(
+        self,
+        invoice_reference_number: str,
+        *,
+        interval: timedelta | None = None,
+        max_wait: timedelta | None = None,
+    ) -> InvoiceStatus:
+        """Wait until one invoice of this session reaches a final status."""
+        with nip_context(self.nip):
+            return await self._client.wait_for_invoice(
+                self.reference_number,
+                invoice_reference_number,
+                interval=interval,
+                max_wait=max_wait,
+            )
+
+    async def wait_until_processed(
+        self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
+    ) -> SessionStatus:
+        """Wait until the closed session is processed (UPO ready) or failed."""
+        with nip_context(self.nip):
+            return await self._client.wait_for_session(
+                self.reference_number, interval=interval, max_wait=max_wait
+            )
+
+    async def invoice_upo(self, invoice_reference_number: str) -> bytes:
+        """Download the UPO of one accepted invoice of this session."""
+        with nip_context(self.nip):
+            return await self._client.session_invoice_upo(
+                self.reference_number, invoice_reference_number
+            )
+
+    async def upo(
+        self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
+    ) -> dict[str, bytes]:
+        """Wait for the closed session's UPO; return its pages by reference number."""
+        status = await self.wait_until_processed(interval=interval, max_wait=max_wait)
+
+        pages: dict[str, bytes] = {}
+        with nip_context(self.nip):
+            for upo_reference in status.upo_reference_numbers:
+                pages[upo_reference] = await self._client.session_upo(
+                    self.reference_number, upo_reference
+                )
+        return pages
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,46 @@
+"""Form codes: which invoice schema an online or batch session accepts.
+
+The values are the table of ``OpenOnlineSessionRequest.formCode`` in the pinned spec
+(2.9.0): system code, schema version and value, e.g. ``FA (3)``, ``1-0E``, ``FA``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["FormCode"]
+
+
+class FormCode(enum.Enum):
+    """A KSeF invoice schema as ``(system code, schema version, value)``."""
+
+    FA3 = ("FA (3)", "1-0E", "FA")
+    FA2 = ("FA (2)", "1-0E", "FA")
+    FA_RR1 = ("FA_RR (1)", "1-1E", "FA_RR")
+    PEF3 = ("PEF (3)", "2-1", "PEF")
+    PEF_KOR3 = ("PEF_KOR (3)", "2-1", "PEF")
+
+    @property
+    def system_code(self) -> str:
+        """The ``systemCode``, such as ``FA (3)``."""
+        return self.value[0]
+
+    @property
+    def schema_version(self) -> str:
+        """The ``schemaVersion``, such as ``1-0E``."""
+        return self.value[1]
+
+    @property
+    def form_value(self) -> str:
+        """The ``value`` field, such as ``FA``."""
+        return self.value[2]
+
+    @classmethod
+    def parse(cls, text: str) -> FormCode:
+        """Return the form code named like ``FA (3)``, ``FA3`` or ``fa3``."""
+        wanted = text.strip().upper()
+        for form in cls:
+            if wanted in (form.name, form.system_code.upper()):
+                return form
+        known = ", ".join(form.system_code for form in cls)
+        raise ValueError(f"Unknown form code {text!r}; expected one of {known}.")

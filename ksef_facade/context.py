@@ -12,13 +12,14 @@ belongs to the EU VAT number, a different identifier.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
 from ksef_facade.errors import InvalidNipError, NipContextMissingError
 
-__all__ = ["current_nip", "nip_context", "validate_nip"]
+__all__ = ["current_nip", "nip_context", "peek_nip", "validate_nip"]
 
 # The checksum weights of the Polish NIP; the tenth digit is the weighted sum mod 11.
 _WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
@@ -62,3 +63,8 @@ def current_nip() -> str:
         raise NipContextMissingError(
             "No NIP is set; wrap the call in `with nip_context(nip):`."
         ) from None
+
+
+# A C-level callable, so hot paths (the token cache lookup) pay no Python frame.
+peek_nip: Callable[[], str] = partial(_NIP.get, "")
+"""Return the current NIP, or an empty string when no ``nip_context`` is active."""

@@ -2,6 +2,7 @@
 
     python scripts/unasync.py          write the sync modules
     python scripts/unasync.py --check  exit 1 with a diff when they are stale
+    python scripts/unasync.py tokens   only the named modules (tokens.py here)
 
 Each rule is a word-bounded regex applied to the source text, in order. A line
 carrying ``# unasync: remove`` is dropped; when that line opens a block (ends with
@@ -126,13 +127,16 @@ def _label(path: Path) -> str:
         return path.as_posix()
 
 
-def build(source_dir: Path, target_dir: Path) -> dict[Path, str]:
-    """Return every sync module to write, keyed by its target path."""
+def build(
+    source_dir: Path, target_dir: Path, only: set[str] | None = None
+) -> dict[Path, str]:
+    """Return the sync modules to write (all, or those named in ``only``)."""
     return {
         target_dir / source.name: generate(
             source, target_dir / source.name, _label(source)
         )
         for source in sorted(source_dir.glob("*.py"))
+        if only is None or source.stem in only
     }
 
 
@@ -146,11 +150,11 @@ def stale_files(source_dir: Path, target_dir: Path) -> list[Path]:
     ]
 
 
-def check(source_dir: Path, target_dir: Path) -> int:
+def check(source_dir: Path, target_dir: Path, only: set[str] | None = None) -> int:
     """Print a diff for every out-of-date sync module; return 1 if there is one."""
     out_of_date = 0
 
-    for path, expected in build(source_dir, target_dir).items():
+    for path, expected in build(source_dir, target_dir, only).items():
         actual = path.read_text() if path.exists() else ""
         if actual != expected:
             out_of_date += 1
@@ -163,7 +167,7 @@ def check(source_dir: Path, target_dir: Path) -> int:
                 )
             )
 
-    for path in stale_files(source_dir, target_dir):
+    for path in stale_files(source_dir, target_dir) if only is None else []:
         out_of_date += 1
         print(f"{_label(path)}: generated file without an async source")
 
@@ -173,14 +177,14 @@ def check(source_dir: Path, target_dir: Path) -> int:
     return 0
 
 
-def write(source_dir: Path, target_dir: Path) -> int:
-    """Write every sync module and delete orphaned generated ones; return 0."""
+def write(source_dir: Path, target_dir: Path, only: set[str] | None = None) -> int:
+    """Write the sync modules and delete orphaned generated ones; return 0."""
     target_dir.mkdir(parents=True, exist_ok=True)
-    for path, text in build(source_dir, target_dir).items():
+    for path, text in build(source_dir, target_dir, only).items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             print(f"wrote {_label(path)}")
-    for path in stale_files(source_dir, target_dir):
+    for path in stale_files(source_dir, target_dir) if only is None else []:
         path.unlink()
         print(f"removed {_label(path)}")
     return 0
@@ -192,11 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report staleness")
     parser.add_argument("--source", type=Path, default=SOURCE_DIR)
     parser.add_argument("--target", type=Path, default=TARGET_DIR)
+    parser.add_argument("modules", nargs="*", help="module names (default: all)")
     args = parser.parse_args(argv)
+    only = {name.removesuffix(".py") for name in args.modules} or None
 
     if args.check:
-        return check(args.source, args.target)
-    return write(args.source, args.target)
+        return check(args.source, args.target, only)
+    return write(args.source, args.target, only)
 
 
 if __name__ == "__main__":

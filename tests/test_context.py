@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ksef_facade.context import current_nip, nip_context, validate_nip
+from ksef_facade.context import current_nip, nip_context, peek_nip, validate_nip
 from ksef_facade.errors import InvalidNipError, KsefError, NipContextMissingError
 
 _WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
@@ -159,3 +159,10 @@ async def test_tasks_each_see_their_own_nip() -> None:
 
     assert len(seen) == 50
     assert all(set(values) == {nip} for nip, values in seen.items())
+
+
+def test_peek_nip_returns_empty_without_context() -> None:
+    """peek_nip() never raises: the NIP inside a context, '' outside."""
+    assert peek_nip() == ""
+    with nip_context("5260001246"):
+        assert peek_nip() == "5260001246"

@@ -20,7 +20,7 @@ from typing import Literal
 import attrs
 
 from ksef_facade._concurrency import Lock
-from ksef_facade.context import current_nip
+from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.errors import (
     BadRequestError,
     ForbiddenError,
@@ -105,11 +105,12 @@ class TokenProvider:
 
     def access_token(self) -> Secret:
         """Return a valid access token for the current NIP."""
-        nip = current_nip()
-        cached = self._cache.get(nip)
+        # Fast path: no lock, no validation (nip_context validated the NIP). Without
+        # a context the lookup misses and current_nip() raises the helpful error.
+        cached = self._cache.get(peek_nip())
         if cached is not None and cached.use_until > self._clock():
             return cached.access_token
-        return self._renew(nip)
+        return self._renew(current_nip())
 
     def cached_tokens(self) -> TokenSet | None:
         """Return the current NIP's cached tokens, if any, without renewing them."""

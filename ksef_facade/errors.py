@@ -66,6 +66,20 @@ _MAX_QUOTED = 200
 class KsefError(Exception):
     """Base class of every error raised by the facade."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments, which Exception's default pickling
+        # cannot replay; rebuild from args and attributes instead (multiprocessing).
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(
+    cls: type[KsefError], args: tuple[Any, ...], state: dict[str, Any]
+) -> KsefError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class KsefApiError(KsefError):
     """KSeF answered with an error status; the attributes say what it reported."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,38 @@ def test_upo_hash_mismatch_error_attributes() -> None:
 
     assert (error.expected, error.actual) == ("AAA=", "BBB=")
     assert "R1" in str(error)
+
+
+def test_api_error_survives_pickling(examples: dict[str, Any]) -> None:
+    """Errors cross process boundaries with their class and attributes intact."""
+    error = error_from_response(
+        429,
+        {"Retry-After": "5"},
+        body(examples["TooManyRequestsProblemDetails"]),
+        now=NOW,
+    )
+
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+
+    assert type(copy) is RateLimitError
+    assert str(copy) == str(error)
+    assert (copy.status_code, copy.retry_after, copy.trace_id) == (
+        429,
+        5.0,
+        error.trace_id,
+    )
+
+
+def test_keyword_only_errors_survive_pickling() -> None:
+    """Errors built from keyword-only arguments unpickle too."""
+    error = InvoiceRejectedError(
+        status_code=450, description="x", invoice_reference="R"
+    )
+
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+
+    assert (copy.status_code, copy.invoice_reference, str(copy)) == (
+        450,
+        "R",
+        str(error),
+    )

@@ -810,3 +810,18 @@ def test_async_bearer_refuses_sync_client(async_provider: AsyncTokenProvider) ->
         pytest.raises(RuntimeError, match="cannot serve"),
     ):
         client.get("https://ksef.test/x", auth=AsyncBearerAuth(async_provider))
+
+
+def test_warns_when_new_token_is_already_due(
+    ksef: FakeKsef, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A skew longer than the token's life is reported instead of silently looping."""
+    provider = TokenProvider(
+        ksef.authenticate, ksef.refresh, refresh_skew=timedelta(hours=1), clock=clock
+    )
+
+    with nip_context(NIP):
+        token = provider.access_token()
+
+    assert token.reveal() == f"access-{NIP}-1"
+    assert "expires within refresh_skew" in caplog.text

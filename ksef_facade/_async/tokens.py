@@ -75,6 +75,9 @@ class AsyncTokenProvider:
     tokens)`` is called after each renewal: ``kind`` is ``"refresh"`` when the refresh
     token changed too (after a full authentication) and ``"access"`` when only the
     access token did. ``clock`` returns the current Unix time in seconds.
+
+    The sync twin is safe to share between threads; the async one serves one event
+    loop at a time (its locks are asyncio locks).
     """
 
     def __init__(
@@ -169,6 +172,16 @@ class AsyncTokenProvider:
             state.attempts += 1
             state.last_error = None
             self._store(nip, new_tokens)
+            if new_tokens.access_valid_until - self._skew <= now:
+                # Every call would renew again: the local clock is off, or the skew
+                # is longer than the token's life (kilkanaście minut per
+                # uwierzytelnianie.md).
+                logger.warning(
+                    "New access token for NIP %s expires within refresh_skew (%s); "
+                    "check the system clock",
+                    nip,
+                    self._skew,
+                )
 
             if self._on_token_update is not None:
                 await self._on_token_update(nip, kind, new_tokens)

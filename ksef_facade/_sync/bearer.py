@@ -20,7 +20,8 @@ class BearerAuth(httpx.Auth):
     """Sends ``Authorization: Bearer`` with the current NIP's access token.
 
     When KSeF answers 401, that token is dropped from the provider and the request
-    is sent once more with a fresh one.
+    is sent once more with a fresh one. A streamed request body cannot be sent
+    twice; httpx then raises ``StreamConsumed`` instead of replaying.
     """
 
     requires_response_body = False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from simkit import Kit
 
+from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import (  # noqa: F401 - fixture
     SimulatorEnv,
     ksef_simulator,
@@ -32,3 +34,27 @@ def authed(kit: Kit, env: SimulatorEnv) -> Kit:
     """A kit already authenticated with the provisioned KSeF token."""
     kit.authenticate(env.nip, env.ksef_token)
     return kit
+
+
+@pytest.fixture
+def make_env() -> Iterator[Callable[..., SimulatorEnv]]:
+    """Build in-process environments with custom Simulator options."""
+    with ExitStack() as stack:
+
+        def build(**options: object) -> SimulatorEnv:
+            return stack.enter_context(
+                contextmanager(simulator_env)(in_process=True, **options)
+            )
+
+        yield build
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """A clock that tests move by hand."""
+    return ManualClock()
+
+
+def kit_for(env: SimulatorEnv, stack: ExitStack) -> Kit:
+    """Return a kit whose client closes with ``stack``."""
+    return Kit(stack.enter_context(env.client()))

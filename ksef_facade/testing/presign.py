@@ -25,8 +25,11 @@ def sign(secret: bytes, payload: dict[str, Any]) -> str:
     return f"{body}.{mac}"
 
 
-def verify(secret: bytes, token: str, now: datetime) -> dict[str, Any] | None:
-    """Return the payload of a valid, unexpired token, else ``None``."""
+def verify(secret: bytes, token: str, now: datetime | None) -> dict[str, Any] | None:
+    """Return the payload of a valid token, else ``None``.
+
+    The token must also be unexpired at ``now`` unless ``now`` is ``None``.
+    """
     body, _, mac = token.partition(".")
     expected = hmac.new(
         secret, body.encode("ascii", "replace"), hashlib.sha256
@@ -37,6 +40,8 @@ def verify(secret: bytes, token: str, now: datetime) -> dict[str, Any] | None:
         payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError):
         return None
-    if not isinstance(payload, dict) or payload.get("e", 0) < now.timestamp():
+    if not isinstance(payload, dict):
+        return None
+    if now is not None and payload.get("e", 0) < now.timestamp():
         return None
     return payload

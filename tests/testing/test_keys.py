@@ -67,7 +67,7 @@ def test_rotation_publishes_a_newer_key_next_to_the_old(
 
 def test_old_key_still_works_during_transition(env: SimulatorEnv, authed: Kit) -> None:
     """A session opened with the old key id succeeds before withdrawal."""
-    aes_key, iv, info = authed.encryption()
+    _, _, info = authed.encryption()
     env.sim.rotate_keys()
     response = authed.client.post(
         "/sessions/online",

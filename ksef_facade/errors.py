@@ -291,9 +291,12 @@ def _parse_exception_response(exception: dict[str, Any]) -> dict[str, Any]:
 
 def _parse_legacy_too_many_requests(status: dict[str, Any]) -> dict[str, Any]:
     """Read the deprecated ``TooManyRequestsResponse.status`` (its code is HTTP's)."""
+    details = _strs(status.get("details"))
+    # The description only repeats "Too Many Requests"; the first detail says which
+    # limit was hit and when to come back.
     return {
-        "description": _str(status.get("description")),
-        "details": _strs(status.get("details")),
+        "description": details[0] if details else _str(status.get("description")),
+        "details": details,
     }
 
 

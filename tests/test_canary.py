@@ -21,7 +21,12 @@ from ksef_facade.context import nip_context
 from ksef_facade.errors import KsefError, error_from_response
 from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.token_cache import TokenSet
-from ksef_facade.tokens import BearerAuth, TokenProvider
+from ksef_facade.tokens import (
+    AsyncBearerAuth,
+    AsyncTokenProvider,
+    BearerAuth,
+    TokenProvider,
+)
 
 CANARY = "CANARY-5ecr3t-7a1b9c-token"
 _WATCHED_LOGGERS = ("", "ksef_facade", "httpx", "httpcore")
@@ -166,5 +171,34 @@ def test_token_provider_and_bearer_never_leak(leak_check: LeakCheck) -> None:
     assert response.status_code == 200
     assert leak_check.record_count > 0
     leak_check.check_exception(info.value)
+    for obj in (provider, auth, response.request):
+        leak_check.check_object(obj)
+
+
+async def test_async_token_provider_and_bearer_never_leak(
+    leak_check: LeakCheck,
+) -> None:
+    """The async twins, through a 401 replay and a refresh, log no token."""
+    statuses = iter([401, 200])
+
+    async def authenticate() -> TokenSet:
+        return canary_token_set()
+
+    async def refresh(refresh_token: Secret) -> TokenSet:
+        return canary_token_set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(statuses))
+
+    provider = AsyncTokenProvider(authenticate, refresh)
+    auth = AsyncBearerAuth(provider)
+    transport = httpx.MockTransport(handler)
+
+    async with httpx.AsyncClient(transport=transport) as client:
+        with nip_context("5260001246"):
+            response = await client.get("https://ksef.test/x", auth=auth)
+
+    assert response.status_code == 200
+    assert leak_check.record_count > 0
     for obj in (provider, auth, response.request):
         leak_check.check_object(obj)

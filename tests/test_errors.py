@@ -170,7 +170,7 @@ def test_too_many_requests_legacy(examples: dict[str, Any]) -> None:
 
     assert error.retry_after == 7.0
     assert error.codes == ()
-    assert error.description == "Too Many Requests"
+    assert error.description == example["status"]["details"][0]
     assert error.details == tuple(example["status"]["details"])
 
 

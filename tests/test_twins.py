@@ -116,3 +116,19 @@ def test_twin_coroutines_become_plain_methods(
         sync_method = getattr(sync_cls, _sync_name(name))
         assert not inspect.iscoroutinefunction(sync_method), f"{label}.{name}"
         assert not inspect.isasyncgenfunction(sync_method), f"{label}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("label", "async_cls", "sync_cls"), PAIRS, ids=[p[0] for p in PAIRS]
+)
+def test_twin_parameters_match(
+    label: str, async_cls: type, sync_cls: type | None
+) -> None:
+    """Each twin method takes the same parameters (names and kinds)."""
+    assert sync_cls is not None
+    for name in _public_methods(async_cls) | {"__init__"}:
+        async_params = inspect.signature(getattr(async_cls, name)).parameters
+        sync_params = inspect.signature(getattr(sync_cls, _sync_name(name))).parameters
+        assert [(p.name, p.kind) for p in async_params.values()] == [
+            (p.name, p.kind) for p in sync_params.values()
+        ], f"{label}.{name}"

@@ -4,7 +4,7 @@ Each encoder splits its work in three: :meth:`prepare` does the Python-level wor
 a batch of entries in the calling thread; :meth:`encode` does the heavy compression
 and may run in a worker thread, so it should be few calls on large buffers that
 release the GIL; :meth:`emit` writes the results in input order from the calling
-thread; :meth:`finish` returns the archive's closing bytes.
+thread; :meth:`finish` writes the archive's closing bytes.
 
 The ZIP writer is our own: it has no per-entry file object and seek-back of the
 stdlib writer, and it writes ZIP64 records only when offsets or counts need them.
@@ -58,8 +58,8 @@ class ArchiveEncoder(Protocol):
     ) -> None:
         """Write an encoded batch, in order, to ``out``."""
 
-    def finish(self) -> bytes:
-        """Return the bytes that close the archive."""
+    def finish(self, out: Output) -> None:
+        """Write the bytes that close the archive."""
 
 
 # APPNOTE.TXT 4.3.7, 4.3.12, 4.3.14-4.3.16: record layouts and signatures.
@@ -83,6 +83,7 @@ _MADE_BY_UNIX = 3 << 8
 ZIP32_MAX_OFFSET = 0xFFFFFFFF
 ZIP32_MAX_COUNT = 0xFFFF
 _MARK32 = 0xFFFFFFFF
+_SLICE = 1 << 20  # the central directory is written out in slices of this size
 _MARK16 = 0xFFFF
 
 
@@ -146,11 +147,10 @@ class ZipEncoder:
             self._offset += len(header) + len(name) + len(packed)
             self._count += 1
 
-    def finish(self) -> bytes:
-        """Return the central directory and the end records."""
+    def finish(self, out: Output) -> None:
+        """Write the central directory and the end records."""
         cd_offset = self._offset
         cd_size = len(self._central)
-        records = bytearray(self._central)
         zip64 = (
             self._zip64
             or self._count >= ZIP32_MAX_COUNT
@@ -158,6 +158,13 @@ class ZipEncoder:
             or cd_size >= ZIP32_MAX_OFFSET
         )
 
+        out.current_label = None
+        with memoryview(self._central) as view:
+            for start in range(0, cd_size, _SLICE):
+                out.write(bytes(view[start : start + _SLICE]))
+        self._central = bytearray()
+
+        records = b""
         if zip64:
             end64_offset = cd_offset + cd_size
             records += _ZIP64_END.pack(
@@ -185,7 +192,7 @@ class ZipEncoder:
             _MARK32 if zip64 else cd_offset,
             0,
         )
-        return bytes(records)
+        out.write(records)
 
     def _add_central(
         self, name: bytes, flags: int, crc: int, packed_size: int, size: int
@@ -234,11 +241,7 @@ class TarGzEncoder:
         """Frame the entries as tar members, uncompressed."""
         chunks: list[bytes] = []
         for entry in entries:
-            info = tarfile.TarInfo(entry.name)
-            info.size = len(entry.data)
-            info.mode = 0o644
-            info.mtime = 0
-            chunks.append(info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict"))
+            chunks.append(_ustar_header(entry.name.encode("utf-8"), len(entry.data)))
             chunks.append(entry.data)
             chunks.append(bytes(-len(entry.data) % tarfile.BLOCKSIZE))
         return b"".join(chunks)
@@ -256,7 +259,29 @@ class TarGzEncoder:
         out.current_label = entries[-1].label
         out.write(encoded)
 
-    def finish(self) -> bytes:
-        """Return the end-of-archive blocks and the gzip trailer."""
+    def finish(self, out: Output) -> None:
+        """Write the end-of-archive blocks and the gzip trailer."""
         end_of_archive = bytes(2 * tarfile.BLOCKSIZE)
-        return self._compressor.compress(end_of_archive) + self._compressor.flush()
+        out.current_label = None
+        out.write(self._compressor.compress(end_of_archive) + self._compressor.flush())
+
+
+# POSIX ustar header (pax "ustar Interchange Format"): fields before and after the
+# name, size and checksum, for a regular 0644 file owned by 0:0 with mtime 0.
+_USTAR_MODE_TO_GID = b"0000644\0" + b"0000000\0" * 2
+_USTAR_MTIME = b"0" * 11 + b"\0"
+_USTAR_TAIL = (
+    b"0"  # typeflag: regular file
+    + bytes(100)  # linkname
+    + b"ustar\x0000"  # magic and version
+    + bytes(64)  # uname, gname
+    + bytes(16 + 155 + 12)  # devmajor, devminor (unused), prefix, padding
+)
+
+
+def _ustar_header(name: bytes, size: int) -> bytes:
+    """Return the 512-byte ustar header of a regular file (name <= 100 bytes)."""
+    head = name.ljust(100, b"\0") + _USTAR_MODE_TO_GID + b"%011o\0" % size
+    head += _USTAR_MTIME
+    checksum = sum(head) + sum(_USTAR_TAIL) + 8 * ord(" ")
+    return head + b"%06o\0 " % checksum + _USTAR_TAIL

@@ -16,7 +16,6 @@ removes them on :meth:`BatchPackage.close`.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import enum
 import hashlib
@@ -25,7 +24,7 @@ import os
 import pyexpat
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +38,7 @@ from ksef_facade._batch_archive import (
     TarGzEncoder,
     ZipEncoder,
 )
+from ksef_facade._batch_manifest import InvoiceEntry, Manifest, generated_name
 from ksef_facade._spool import EncryptedPart, PartWriter, SpoolDirectory
 from ksef_facade.errors import KsefError
 
@@ -106,22 +106,6 @@ class BatchLimits:
     max_package_size: int = 5_000_000_000
 
 
-@attrs.frozen
-class InvoiceEntry:
-    """One invoice in the package: where it came from and what it hashes to.
-
-    ``sha256`` is the Base64 SHA-256 of the invoice XML as sent, which KSeF reports
-    back as ``invoiceHash`` (sesja-wsadowa.md, "Zalecenie"); ``entry_name`` is its
-    file name inside the archive.
-    """
-
-    ordinal: int
-    entry_name: str
-    original_name: str | None
-    size: int
-    sha256: str
-
-
 @attrs.frozen(eq=False)
 class BatchPackage:
     """A built batch package: its metadata, encrypted parts and invoice manifest.
@@ -134,7 +118,7 @@ class BatchPackage:
     file_size: int
     file_hash: str
     parts: tuple[EncryptedPart, ...]
-    invoices: tuple[InvoiceEntry, ...] = attrs.field(repr=False)
+    invoices: Sequence[InvoiceEntry] = attrs.field(repr=False)
     _spool: SpoolDirectory = attrs.field(repr=False, alias="spool")
 
     def __repr__(self) -> str:
@@ -283,8 +267,7 @@ def build_batch_package(
         manifest = _stream(
             invoices, _InvoiceChecker(limits, check_xml=check_xml), encoder, writer
         )
-        writer.current_label = None
-        writer.write(encoder.finish())
+        encoder.finish(writer)
         file_size, file_hash, parts = writer.finish()
     except BaseException:
         writer.abort()
@@ -302,7 +285,7 @@ def build_batch_package(
         file_size=file_size,
         file_hash=file_hash,
         parts=parts,
-        invoices=tuple(manifest),
+        invoices=manifest,
         spool=spool,
     )
 
@@ -321,14 +304,13 @@ def _stream(
     checker: _InvoiceChecker,
     encoder: ArchiveEncoder,
     writer: PartWriter,
-) -> list[InvoiceEntry]:
+) -> Manifest:
     """Check, compress and write the invoices; return the manifest."""
-    manifest: list[InvoiceEntry] = []
     pending: deque[tuple[list[ArchiveEntry], Future[object]]] = deque()
 
     with ThreadPoolExecutor(max(encoder.max_workers, 1), "ksef-batch") as pool:
         try:
-            for batch in _batches(checker, invoices, manifest):
+            for batch in _batches(checker, invoices):
                 pending.append((batch, _submit(pool, encoder, batch)))
                 while len(pending) > _MAX_PENDING:
                     entries, future = pending.popleft()
@@ -342,9 +324,9 @@ def _stream(
                 future.cancel()
             raise
 
-    if not manifest:
+    if not checker.manifest:
         raise EmptyBatchError("the batch has no invoices")
-    return manifest
+    return checker.manifest
 
 
 def _submit(
@@ -362,14 +344,12 @@ def _submit(
 def _batches(
     checker: _InvoiceChecker,
     invoices: Iterable[InvoiceSource],
-    manifest: list[InvoiceEntry],
 ) -> Iterator[list[ArchiveEntry]]:
     batch: list[ArchiveEntry] = []
     batch_bytes = 0
 
     for index, source in enumerate(invoices, start=1):
-        entry, record = checker.accept(index, source)
-        manifest.append(record)
+        entry = checker.accept(index, source)
         batch.append(entry)
         batch_bytes += len(entry.data)
 
@@ -420,12 +400,10 @@ class _InvoiceChecker:
     def __init__(self, limits: BatchLimits, *, check_xml: bool) -> None:
         self._limits = limits
         self._check_xml = check_xml
-        self._names: dict[str, int] = {}
+        self.manifest = Manifest()
 
-    def accept(
-        self, index: int, source: InvoiceSource
-    ) -> tuple[ArchiveEntry, InvoiceEntry]:
-        """Read and check one invoice; return its entry and manifest record."""
+    def accept(self, index: int, source: InvoiceSource) -> ArchiveEntry:
+        """Read and check one invoice, record it and return its archive entry."""
         name, original, label = _describe(index, source)
 
         # limity/limity.md: at most 10,000 invoices in a batch session.
@@ -450,15 +428,17 @@ class _InvoiceChecker:
         if self._check_xml:
             _check_xml(data, index, label, original or name)
 
-        digest = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
-        record = InvoiceEntry(index, name, original, len(data), digest)
-        return ArchiveEntry(name, data, label), record
+        digest = hashlib.sha256(data).digest()
+        self.manifest.append(
+            None if original is None else name, original, len(data), digest
+        )
+        return ArchiveEntry(name, data, label)
 
     def _check_unique(
         self, name: str, index: int, label: str, original: str | None
     ) -> None:
-        first = self._names.setdefault(name, index)
-        if first != index:
+        first = self.manifest.earlier_use(name, generated=original is None)
+        if first is not None:
             raise DuplicateInvoiceNameError(
                 f"{label}: the file name {name!r} is already used by invoice #{first}",
                 invoice_index=index,
@@ -499,7 +479,7 @@ class _InvoiceChecker:
 def _describe(index: int, source: InvoiceSource) -> tuple[str, str | None, str]:
     """Return the entry name, the caller's name and an error label for an input."""
     if isinstance(source, bytes | bytearray | memoryview):
-        name = f"invoice-{index:06d}.xml"
+        name = generated_name(index)
         return name, None, f"invoice #{index} ({name})"
 
     if isinstance(source, tuple):

@@ -220,6 +220,17 @@ def test_manifest_records_each_invoice() -> None:
     assert (second.size, second.sha256) == (len(invoice(2)), b64_sha256(invoice(2)))
 
 
+def test_manifest_is_a_sequence_in_input_order() -> None:
+    """The manifest supports len, negative indexes, slices and iteration."""
+    with build([invoice(n) for n in range(1, 6)]) as package:
+        manifest = package.invoices
+
+    assert len(manifest) == 5
+    assert manifest[-1].entry_name == "invoice-000005.xml"
+    assert [entry.ordinal for entry in manifest[1:3]] == [2, 3]
+    assert [entry.ordinal for entry in manifest] == [1, 2, 3, 4, 5]
+
+
 def test_invoices_by_entry_name_maps_archive_names() -> None:
     """invoices_by_entry_name finds an invoice by its archive file name."""
     with build([("x.xml", invoice(1)), ("y.xml", invoice(2))]) as package:
@@ -371,6 +382,23 @@ def test_duplicate_names_are_rejected() -> None:
     assert caught.value.invoice_index == 3
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        [invoice(1), invoice(2), ("invoice-000002.xml", invoice(3))],
+        [invoice(1), ("invoice-000003.xml", invoice(2)), invoice(3)],
+    ],
+)
+def test_names_clashing_with_generated_names_are_duplicates(
+    data: list[object],
+) -> None:
+    """A given name equal to one generated for bare bytes is a duplicate."""
+    with pytest.raises(DuplicateInvoiceNameError, match=r"invoice-000003|#2") as caught:
+        build(data)
+
+    assert caught.value.invoice_index == 3
+
+
 def test_paths_with_the_same_file_name_are_duplicates(tmp_path: Path) -> None:
     """Two files with the same name in different folders are refused."""
     for folder in ("one", "two"):
@@ -492,6 +520,23 @@ def test_files_are_removed_when_the_input_fails(
         )
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_targz_members_are_plain_regular_files() -> None:
+    """TarGz members are regular 0644 files with mtime 0, even with 100-byte names."""
+    name = "n" * 96 + ".xml"
+
+    with build([(name, invoice(1))], compression_type=CompressionType.TAR_GZ) as p:
+        data = io.BytesIO(plaintext(p))
+
+    with tarfile.open(fileobj=data, mode="r:gz") as archive:
+        (member,) = archive.getmembers()
+    assert (member.name, member.isreg(), member.mode, member.mtime) == (
+        name,
+        True,
+        0o644,
+        0,
+    )
 
 
 def test_zip64_records_are_written_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:

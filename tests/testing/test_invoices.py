@@ -1,0 +1,172 @@
+"""Invoice download and the metadata query."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+
+from conftest import kit_for
+from simkit import BUYER_NIP, Kit, invoice_xml
+
+from ksef_facade.testing.pytest_plugin import SimulatorEnv
+
+
+def _code(response) -> int:
+    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
+
+
+def _send(kit: Kit, numbers: list[str]) -> list[str]:
+    session, aes_key, iv = kit.open_online()
+    result = []
+    for number in numbers:
+        reference = kit.send(session, aes_key, iv, invoice_xml(number)).json()[
+            "referenceNumber"
+        ]
+        result.append(kit.invoice_status(session, reference)["ksefNumber"])
+    return result
+
+
+def _query(kit: Kit, filters: dict | None = None, **params: object):
+    now = datetime.now(UTC)
+    body = {
+        "subjectType": "Subject1",
+        "dateRange": {
+            "dateType": "Invoicing",
+            "from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(days=1)).isoformat(),
+        },
+        **(filters or {}),
+    }
+    return kit.client.post(
+        "/invoices/query/metadata", headers=kit.auth, json=body, params=params
+    )
+
+
+def test_unknown_invoice_is_21164(authed: Kit) -> None:
+    """Downloading a KSeF number that does not exist is 21164."""
+    response = authed.client.get(
+        "/invoices/ksef/5265877635-20250826-0100001AF629-AF", headers=authed.auth
+    )
+    assert _code(response) == 21164
+
+
+def test_buyer_can_download_too(env: SimulatorEnv, authed: Kit) -> None:
+    """The buyer's context sees the invoice it received."""
+    (number,) = _send(authed, ["D/1"])
+    buyer = Kit(authed.client)
+    buyer.authenticate(BUYER_NIP, env.sim.add_ksef_token(BUYER_NIP))
+    assert (
+        buyer.client.get(f"/invoices/ksef/{number}", headers=buyer.auth).status_code
+        == 200
+    )
+
+
+def test_unrelated_context_cannot_download(env: SimulatorEnv, authed: Kit) -> None:
+    """A third context gets 21164, as if the invoice did not exist."""
+    (number,) = _send(authed, ["D/2"])
+    other = Kit(authed.client)
+    other.authenticate("1250753505", env.sim.add_ksef_token("1250753505"))
+    assert (
+        _code(other.client.get(f"/invoices/ksef/{number}", headers=other.auth)) == 21164
+    )
+
+
+def test_query_returns_metadata_of_sent_invoices(authed: Kit) -> None:
+    """The seller's query finds the invoice with its amounts and parties."""
+    (number,) = _send(authed, ["Q/1"])
+    body = _query(authed).json()
+    (item,) = body["invoices"]
+    assert item["ksefNumber"] == number
+    assert item["invoiceNumber"] == "Q/1"
+    assert item["buyer"]["identifier"] == {"type": "Nip", "value": BUYER_NIP}
+    assert item["grossAmount"] == 4001.49
+    assert (body["hasMore"], body["isTruncated"]) == (False, False)
+
+
+def test_query_as_buyer(env: SimulatorEnv, authed: Kit) -> None:
+    """Subject2 finds invoices where the context is the buyer."""
+    _send(authed, ["Q/2"])
+    buyer = Kit(authed.client)
+    buyer.authenticate(BUYER_NIP, env.sim.add_ksef_token(BUYER_NIP))
+    assert len(_query(buyer, {"subjectType": "Subject2"}).json()["invoices"]) == 1
+    assert _query(buyer).json()["invoices"] == []
+
+
+def test_query_filters_by_invoice_number(authed: Kit) -> None:
+    """invoiceNumber is an exact match."""
+    _send(authed, ["F/1", "F/2"])
+    items = _query(authed, {"invoiceNumber": "F/2"}).json()["invoices"]
+    assert [i["invoiceNumber"] for i in items] == ["F/2"]
+
+
+def test_query_pages_and_sorts(authed: Kit) -> None:
+    """pageSize and pageOffset page the results; Desc reverses them."""
+    numbers = _send(authed, [f"P/{n}" for n in range(12)])
+    first = _query(authed, pageSize=10).json()
+    second = _query(authed, pageSize=10, pageOffset=10).json()
+    assert first["hasMore"] is True
+    assert [i["ksefNumber"] for i in first["invoices"] + second["invoices"]] == numbers
+    desc = _query(authed, pageSize=10, sortOrder="Desc").json()
+    assert desc["invoices"][0]["ksefNumber"] == numbers[-1]
+
+
+def test_query_truncates_at_the_limit(make_env) -> None:
+    """Past metadata_query_limit results isTruncated is set on the last page."""
+    env = make_env(metadata_query_limit=10)
+    with ExitStack() as stack:
+        kit = kit_for(env, stack)
+        kit.authenticate(env.nip, env.ksef_token)
+        _send(kit, [f"T/{n}" for n in range(11)])
+        body = _query(kit, pageSize=10).json()
+        assert (body["hasMore"], body["isTruncated"]) == (True, True)
+
+
+def test_permanent_storage_query_reports_hwm(authed: Kit) -> None:
+    """PermanentStorage queries return permanentStorageHwmDate."""
+    _send(authed, ["H/1"])
+    now = datetime.now(UTC)
+    body = _query(
+        authed,
+        {
+            "dateRange": {
+                "dateType": "PermanentStorage",
+                "from": (now - timedelta(days=1)).isoformat(),
+                "restrictToPermanentStorageHwmDate": True,
+            }
+        },
+    ).json()
+    assert body["permanentStorageHwmDate"]
+    assert len(body["invoices"]) == 1
+
+
+def test_from_after_hwm_is_21183(authed: Kit) -> None:
+    """With restrictToPermanentStorageHwmDate, a future from is 21183."""
+    now = datetime.now(UTC)
+    response = _query(
+        authed,
+        {
+            "dateRange": {
+                "dateType": "PermanentStorage",
+                "from": (now + timedelta(days=1)).isoformat(),
+                "to": (now + timedelta(days=2)).isoformat(),
+                "restrictToPermanentStorageHwmDate": True,
+            }
+        },
+    )
+    assert _code(response) == 21183
+
+
+def test_range_over_100_days_is_21405(authed: Kit) -> None:
+    """The date range may span at most 100 days."""
+    now = datetime.now(UTC)
+    response = _query(
+        authed,
+        {
+            "dateRange": {
+                "dateType": "Issue",
+                "from": (now - timedelta(days=101)).isoformat(),
+                "to": now.isoformat(),
+            }
+        },
+    )
+    assert _code(response) == 21405

@@ -206,3 +206,21 @@ def test_named_modules_only(unasync: ModuleType, tmp_path: Path) -> None:
     assert (target / "thing.py").exists()
     assert not (target / "other.py").exists()
     assert (target / "keep.py").exists()
+
+
+def test_nested_with_is_merged(unasync: ModuleType, tmp_path: Path) -> None:
+    """``async with`` around ``with`` becomes one lint-clean ``with a, b:``."""
+    source, target = tmp_path / "_async", tmp_path / "_sync"
+    source.mkdir()
+    (source / "m.py").write_text(
+        '"""M."""\n\n\n'
+        "async def f(a: object, b: object) -> None:\n"
+        '    """F."""\n'
+        "    async with a:\n"
+        "        with b:\n"
+        "            pass\n"
+    )
+
+    unasync.main(["--source", str(source), "--target", str(target)])
+
+    assert "    with a, b:\n        pass\n" in (target / "m.py").read_text()

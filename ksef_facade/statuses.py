@@ -126,6 +126,7 @@ class InvoiceStatus:
     invoice_hash: str
     ksef_number: str | None = None
     invoice_number: str | None = None
+    invoicing_mode: str | None = None
     extensions: Mapping[str, str | None] = attrs.field(factory=dict)
 
     @property
@@ -175,6 +176,7 @@ def invoice_status_from_model(model: SessionInvoiceStatusResponse) -> InvoiceSta
         invoice_hash=model.invoice_hash,
         ksef_number=_given(model.ksef_number),
         invoice_number=_given(model.invoice_number),
+        invoicing_mode=str(mode) if (mode := _given(model.invoicing_mode)) else None,
         extensions=dict(extensions.additional_properties) if extensions else {},
     )
 

@@ -47,6 +47,9 @@ class ArchiveEncoder(Protocol):
     max_workers: int
     """Threads to run :meth:`encode` on; 0 runs it in the calling thread."""
 
+    batch_bytes: int
+    """Invoice bytes per batch handed to :meth:`prepare` and :meth:`encode`."""
+
     def prepare(self, entries: Sequence[ArchiveEntry]) -> object:
         """Return what :meth:`encode` needs for a batch of entries."""
 
@@ -93,6 +96,7 @@ class ZipEncoder:
     # Entries are a few kB: a worker thread would trade the GIL back and forth
     # around every small deflate call and lose more than it overlaps.
     max_workers = 0
+    batch_bytes = 256 * 1024
 
     def __init__(self, level: int) -> None:
         self._level = level
@@ -231,7 +235,10 @@ class ZipEncoder:
 class TarGzEncoder:
     """Write a ustar archive through one gzip stream (one worker keeps the order)."""
 
+    # Large batches: after each one the worker must win the GIL back from a busy
+    # calling thread, which can take a whole switch interval (5 ms).
     max_workers = 1
+    batch_bytes = 2 * 1024 * 1024
 
     def __init__(self, level: int) -> None:
         # wbits 16 + 15: a gzip wrapper with mtime 0, so a package is reproducible.

@@ -68,12 +68,9 @@ InvoiceSource = (
 )
 """An invoice: its XML bytes, a path to its file, or a ``(name, xml_bytes)`` pair."""
 
-# Work is handed to the compressing threads in batches of about this many bytes or
-# entries, and at most this many batches are in flight: enough to keep two cores
-# busy, little enough to keep memory flat.
-_BATCH_BYTES = 256 * 1024
-_BATCH_ENTRIES = 128
-_MAX_PENDING = 4
+# At most this many batches are in flight: enough to keep a worker busy, little
+# enough to keep memory flat (see ArchiveEncoder.batch_bytes for their size).
+_MAX_PENDING = 2
 
 _Check = Callable[[int, str | None], None]
 
@@ -265,7 +262,12 @@ def build_batch_package(
 
     try:
         manifest = _stream(
-            invoices, _InvoiceChecker(limits, check_xml=check_xml), encoder, writer
+            invoices,
+            _InvoiceChecker(
+                limits, check_xml=check_xml, batch_bytes=encoder.batch_bytes
+            ),
+            encoder,
+            writer,
         )
         encoder.finish(writer)
         file_size, file_hash, parts = writer.finish()
@@ -353,7 +355,7 @@ def _batches(
         batch.append(entry)
         batch_bytes += len(entry.data)
 
-        if batch_bytes >= _BATCH_BYTES or len(batch) >= _BATCH_ENTRIES:
+        if batch_bytes >= checker.batch_bytes:
             yield batch
             batch = []
             batch_bytes = 0
@@ -397,7 +399,10 @@ def _at(label: str | None) -> str:
 class _InvoiceChecker:
     """Turn an input into an archive entry, enforcing per-invoice rules."""
 
-    def __init__(self, limits: BatchLimits, *, check_xml: bool) -> None:
+    def __init__(
+        self, limits: BatchLimits, *, check_xml: bool, batch_bytes: int
+    ) -> None:
+        self.batch_bytes = batch_bytes
         self._limits = limits
         self._check_xml = check_xml
         self.manifest = Manifest()

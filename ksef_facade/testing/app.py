@@ -240,10 +240,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-class ConnectionDropped(Exception):
-    """Raised in-process when a fault drops the connection without a response."""
-
-
 async def drop_connection(send: Send) -> None:
     """Abort the client connection without sending a response."""
     transport = getattr(getattr(send, "__self__", None), "transport", None)

@@ -95,6 +95,13 @@ def _xml_as_text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _safe_str(error: object) -> str:
+    try:
+        return str(error)
+    except Exception:  # some openapi-core errors fail to format themselves
+        return type(error).__name__
+
+
 def _describe(errors: list[Exception]) -> str:
     parts = []
     for error in errors:
@@ -102,7 +109,7 @@ def _describe(errors: list[Exception]) -> str:
             getattr(error, "__cause__", None) or error
         ]
         for cause in causes:
-            text = getattr(cause, "message", None) or str(cause)
+            text = getattr(cause, "message", None) or _safe_str(cause)
             location = "/".join(str(p) for p in getattr(cause, "absolute_path", []))
             parts.append(
                 f"{type(error).__name__}: {text}"

@@ -102,7 +102,7 @@ class Faults:
 
     def server_errors(
         self,
-        count: int = 1,
+        count: int | None = 1,
         *,
         status: int = 503,
         route: str | None = None,
@@ -115,7 +115,7 @@ class Faults:
 
     def rate_limited(
         self,
-        count: int = 1,
+        count: int | None = 1,
         *,
         retry_after: int = 1,
         route: str | None = None,
@@ -127,19 +127,19 @@ class Faults:
         )
 
     def drop_before(
-        self, count: int = 1, *, route: str | None = None, after: int = 0
+        self, count: int | None = 1, *, route: str | None = None, after: int = 0
     ) -> Fault:
         """Drop the connection of the next ``count`` requests before processing."""
         return self.add("drop_before", route=route, count=count, after=after)
 
     def drop_after(
-        self, count: int = 1, *, route: str | None = None, after: int = 0
+        self, count: int | None = 1, *, route: str | None = None, after: int = 0
     ) -> Fault:
         """Process the next ``count`` requests, then drop the connection unanswered."""
         return self.add("drop_after", route=route, count=count, after=after)
 
     def fail_part_uploads(
-        self, count: int = 1, *, status: int = 503, after: int = 0
+        self, count: int | None = 1, *, status: int = 503, after: int = 0
     ) -> Fault:
         """Fail the next ``count`` batch part uploads with ``status``."""
         return self.server_errors(

@@ -1,0 +1,67 @@
+"""Optional enforcement of the spec's x-rate-limits."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+
+from conftest import kit_for
+
+from ksef_facade.testing.clock import ManualClock
+from ksef_facade.testing.ratelimit import RateLimiter
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_disabled_limiter_never_limits() -> None:
+    """Without enforcement every request passes."""
+    limiter = RateLimiter(enabled=False)
+    assert all(limiter.check("k", "sessionList", T0) is None for _ in range(100))
+
+
+def test_per_second_limit_and_retry_after() -> None:
+    """sessionList allows 5 per second; the sixth waits one second."""
+    limiter = RateLimiter(enabled=True)
+    results = [limiter.check("k", "sessionList", T0) for _ in range(6)]
+    assert results[:5] == [None] * 5
+    assert results[5] == 1
+
+
+def test_per_minute_window_slides() -> None:
+    """sessionList allows 10 per minute; the window slides rather than resets."""
+    limiter = RateLimiter(enabled=True)
+    for n in range(10):
+        assert limiter.check("k", "sessionList", T0 + timedelta(seconds=n)) is None
+    wait = limiter.check("k", "sessionList", T0 + timedelta(seconds=10))
+    assert wait == 50
+    assert limiter.check("k", "sessionList", T0 + timedelta(seconds=60.5)) is None
+
+
+def test_keys_are_counted_separately() -> None:
+    """Different context/IP keys have separate windows (limity-api.md)."""
+    limiter = RateLimiter(enabled=True)
+    for _ in range(5):
+        limiter.check("a", "sessionList", T0)
+    assert limiter.check("b", "sessionList", T0) is None
+
+
+def test_enforced_over_http_with_retry_after(make_env) -> None:
+    """With enforce_rate_limits the sixth session list in a second is 429."""
+    clock = ManualClock()
+    env = make_env(clock=clock, enforce_rate_limits=True)
+    with ExitStack() as stack:
+        kit = kit_for(env, stack)
+        kit.authenticate(env.nip, env.ksef_token)
+        params = {"sessionType": "Online"}
+        codes = [
+            kit.client.get("/sessions", headers=kit.auth, params=params).status_code
+            for _ in range(6)
+        ]
+        assert codes == [200] * 5 + [429]
+        limited = kit.client.get("/sessions", headers=kit.auth, params=params)
+        assert int(limited.headers["retry-after"]) >= 1
+        clock.advance(1)
+        assert (
+            kit.client.get("/sessions", headers=kit.auth, params=params).status_code
+            == 200
+        )

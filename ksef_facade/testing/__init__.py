@@ -1,12 +1,81 @@
-"""A local KSeF 2.0 simulator for tests (placeholder docstring, see below)."""
+"""A local KSeF 2.0 simulator: the server side, for tests, demos and offline work.
+
+Written from the official docs and the pinned spec, independently of the client code
+in :mod:`ksef_facade`. Needs the ``simulator`` extra (starlette, uvicorn); contract
+validation needs the ``contract`` extra (openapi-core).
+
+Python API
+----------
+``Simulator(seed=0, processing_delay=0.0, access_token_ttl=900,
+refresh_token_ttl=604800, authentication_token_ttl=3600, challenge_ttl=600,
+online_session_ttl=43200, max_invoices_per_session=10000,
+metadata_query_limit=10000, enforce_rate_limits=False, rate_limit_scale=1.0,
+validate_contract=False, spec_path=None, clock=None)``
+    The state and controls. ``sim.app`` is the ASGI app (paths under ``/v2`` as in
+    the spec; batch part uploads at ``/upload/...`` and UPO links at ``/upo/...``, no
+    bearer). ``sim.async_transport()`` gives ``httpx.ASGITransport``;
+    ``sim.sync_transport()`` a blocking transport running the app on a private loop.
+
+    Controls: ``add_ksef_token(nip, token=None, *, permissions=DEFAULT_PERMISSIONS)``
+    returns the token secret; ``revoke_ksef_token(token)``; ``rotate_keys(usage=None,
+    *, withdraw_old=False)`` returns the new ``publicKeyId`` values;
+    ``withdraw_old_keys(usage=None)``; ``expire_tokens(kind="access")`` expires
+    every issued token of a kind at once ("access", "refresh", "authentication").
+    Faults: ``sim.faults`` (:class:`~.faults.Faults`). Rate limits:
+    ``sim.rate_limiter.enabled``.
+
+    Inspection: ``received_invoices(nip=None)`` (decrypted bytes, status, KSeF
+    number), ``session_records(kind=None)``, ``request_counts`` (per operation),
+    ``contract_violations`` and ``contract_request_violations``, ``faults.history``.
+
+``ManualClock`` / ``SystemClock``
+    Pass ``clock=ManualClock()`` and call ``clock.advance(seconds)`` to step through
+    processing delays, challenge and token expiry.
+
+``run_simulator(sim, host="127.0.0.1", port=0)``
+    Context manager serving ``sim`` with uvicorn in a thread; yields the base URL
+    ``http://127.0.0.1:<port>/v2``.
+
+Fault injection (``sim.faults``)
+--------------------------------
+Rules match an operation name from :data:`~.operations.OPERATIONS` (``route=``, e.g.
+``"send_online_invoice"``, ``"open_batch_session"``, ``"upload_part"``; ``None`` for
+every request), skip the first ``after`` matches and fire ``count`` times (``None``:
+always). ``latency(seconds)``, ``server_errors(count, status=503)``,
+``rate_limited(count, retry_after=1)``, ``drop_before(count)`` (connection closed,
+nothing processed), ``drop_after(count)`` (processed, then the connection closed
+without a response), ``fail_part_uploads(count, status=503)``; all return a
+:class:`~.faults.Fault` whose ``fired`` counts activations; ``clear()`` removes rules.
+In-process, dropped connections raise ``httpx.RemoteProtocolError``.
+
+Pytest
+------
+:mod:`.pytest_plugin` provides ``ksef_simulator`` (loopback) and
+``ksef_simulator_inprocess`` fixtures yielding a :class:`~.pytest_plugin.SimulatorEnv`
+(``base_url``, ``sim``, ``nip``, ``ksef_token``, ``client()``, ``async_client()``,
+``allow_invalid_requests()``), with contract validation on when the pinned spec is
+found; violations fail the test. ``simulator_env(in_process=..., **options)`` builds
+custom fixtures.
+
+Command line: ``ksef-sim serve --port 8765 --token NIP:SECRET`` (or
+``python -m ksef_facade.testing serve``).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .clock import ManualClock, SystemClock
+from .faults import Fault, Faults
 from .simulator import DEFAULT_PERMISSIONS, ReceivedInvoice, Simulator
+
+if TYPE_CHECKING:
+    from .server import run_simulator
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
+    "Fault",
+    "Faults",
     "ManualClock",
     "ReceivedInvoice",
     "Simulator",
@@ -16,6 +85,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    # uvicorn is imported only when the loopback runner is asked for.
     if name == "run_simulator":
         from .server import run_simulator
 

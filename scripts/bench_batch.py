@@ -10,8 +10,9 @@ synthetic FA(3) invoices (a few kB each, generated on the fly):
 
 ``no-XML`` is the builder with ``check_xml=False``: the same work as the floor, without
 the XML well-formedness check the floor does not do. Each case reports wall time
-(best of ``--repeat`` runs) and the process's peak RSS (``ru_maxrss``, largest of the
-runs); ``gen`` is the cost of generating the invoices alone, included in every case.
+and CPU time (best of ``--repeat`` interleaved runs) and the process's peak RSS
+(``ru_maxrss``, largest of the runs); ``gen`` is the cost of generating the invoices
+alone, included in every case. ``CPU ratio`` is builder CPU time over floor CPU time.
 Run: ``python scripts/bench_batch.py [--counts 1000,10000,50000] [--format Zip]``.
 """
 
@@ -167,6 +168,8 @@ def run_case(case: str, count: int, level: int, compression: str) -> None:
     elif case == "floor":
         importlib.import_module("cryptography.hazmat.primitives.ciphers")
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     if case == "gen":
         figures = run_gen(count)
@@ -178,8 +181,18 @@ def run_case(case: str, count: int, level: int, compression: str) -> None:
         figures = run_floor(count, level, compression)
     elapsed = time.perf_counter() - started
 
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "rss_mb": peak_kib / 1024, **figures}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "rss_mb": usage.ru_maxrss / 1024,
+                **figures,
+            }
+        )
+    )
 
 
 def measure(case: str, count: int, level: int, compression: str) -> dict[str, float]:
@@ -204,16 +217,31 @@ def measure(case: str, count: int, level: int, compression: str) -> dict[str, fl
     return result
 
 
-def best_of(
-    repeat: int, case: str, count: int, level: int, compression: str
-) -> dict[str, float]:
-    """Run a case ``repeat`` times; keep the fastest time and the largest RSS.
+def best_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Keep the fastest wall and CPU times and the largest peak RSS of some runs.
 
     The machine may be shared, so the fastest run is the best estimate of the cost.
     """
-    runs = [measure(case, count, level, compression) for _ in range(repeat)]
-    best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "rss_mb": max(run["rss_mb"] for run in runs)}
+    return {
+        **runs[0],
+        "seconds": min(run["seconds"] for run in runs),
+        "cpu_seconds": min(run["cpu_seconds"] for run in runs),
+        "rss_mb": max(run["rss_mb"] for run in runs),
+    }
+
+
+CASES = ["gen", "builder", "builder-noxml", "floor"]
+
+
+def measure_all(
+    repeat: int, count: int, level: int, compression: str
+) -> dict[str, dict[str, float]]:
+    """Run every case ``repeat`` times, interleaved so they share conditions."""
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
+    for _ in range(repeat):
+        for case in CASES:
+            runs[case].append(measure(case, count, level, compression))
+    return {case: best_of(case_runs) for case, case_runs in runs.items()}
 
 
 def main() -> None:
@@ -238,16 +266,15 @@ def main() -> None:
     header = (
         f"{'invoices':>8} {'input MB':>8} {'pkg MB':>6} {'gen s':>5} "
         f"{'builder s':>9} {'no-XML s':>8} {'floor s':>7} {'ratio':>5} "
-        f"{'no-XML ratio':>12} {'builder RSS MB':>14} {'floor RSS MB':>12}"
+        f"{'no-XML ratio':>12} {'CPU ratio':>9} "
+        f"{'builder RSS MB':>14} {'floor RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
     for count in counts:
-        run = (args.repeat, count, args.level, args.format)
-        gen = best_of(run[0], "gen", *run[1:])
-        builder = best_of(run[0], "builder", *run[1:])
-        plain = best_of(run[0], "builder-noxml", *run[1:])
-        floor = best_of(run[0], "floor", *run[1:])
+        found = measure_all(args.repeat, count, args.level, args.format)
+        gen, builder = found["gen"], found["builder"]
+        plain, floor = found["builder-noxml"], found["floor"]
         print(
             f"{count:>8} {gen['input_bytes'] / 1e6:>8.1f} "
             f"{builder['package_bytes'] / 1e6:>6.1f} {gen['seconds']:>5.2f} "
@@ -255,6 +282,7 @@ def main() -> None:
             f"{floor['seconds']:>7.2f} "
             f"{builder['seconds'] / floor['seconds']:>5.2f} "
             f"{plain['seconds'] / floor['seconds']:>12.2f} "
+            f"{builder['cpu_seconds'] / floor['cpu_seconds']:>9.2f} "
             f"{max(builder['rss_mb'], plain['rss_mb']):>14.1f} "
             f"{floor['rss_mb']:>12.1f}",
             flush=True,

@@ -314,3 +314,10 @@ def test_ksef_token_and_provider_are_exclusive() -> None:
             ksef_token=Secret("x"),
             token_provider=provider,
         )
+
+
+async def test_token_source_mistake_reaches_caller(env: SimulatorEnv) -> None:
+    """A token source returning a plain str raises TypeError, not an API error."""
+    async with async_client(env, ksef_token=lambda nip: "plain") as client:
+        with nip_context(env.nip), pytest.raises(TypeError, match="no Secret"):
+            await client.open_online_session(FormCode.FA3)

@@ -13,6 +13,7 @@ refresh token), ``secured`` takes the access token from the TokenProvider.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -183,9 +184,27 @@ def _mapped_errors(operation: str) -> Iterator[None]:
             f"No answer from KSeF to {operation} ({type(error).__name__})."
         ) from error
     except (KeyError, TypeError, ValueError) as error:
+        if not _raised_by_parser(error):
+            raise
         raise _unreadable(operation, slot.response) from error
     finally:
         _LAST_RESPONSE.reset(reset)
+
+
+def _raised_by_parser(error: BaseException) -> bool:
+    """Tell whether ``error`` came from a generated ``_parse_response``.
+
+    Other errors of these types (a caller's mistake surfacing from the token
+    provider inside the httpx auth flow, say) must reach the caller unchanged.
+    """
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        module = str(frame.f_globals.get("__name__", ""))
+        if frame.f_code.co_name == "_parse_response" and module.startswith("ksef_api."):
+            return True
+        trace = trace.tb_next
+    return False
 
 
 def _unreadable(operation: str, response: httpx.Response | None) -> KsefError:
@@ -206,7 +225,6 @@ def _unreadable(operation: str, response: httpx.Response | None) -> KsefError:
 def _checked(operation: str, response: _Sent) -> _Sent:
     """Return a 2xx response; raise the matching facade error otherwise."""
     status = int(response.status_code)
-    _log.debug("%s -> HTTP %d", operation, status)
     if not 200 <= status < 300:
         raise error_from_response(status, response.headers, response.content)
     return response
@@ -313,8 +331,17 @@ class AsyncKsefApi:
     async def _call(
         self, operation: str, send: Callable[[], Awaitable[_Sent]]
     ) -> _Sent:
+        started = time.monotonic()
         with _mapped_errors(operation):
-            return await send()
+            response = await send()
+
+        _log.debug(
+            "%s -> HTTP %d in %.3f s",
+            operation,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
 
     # -- auth ---------------------------------------------------------------------
 

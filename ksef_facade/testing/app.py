@@ -222,6 +222,7 @@ class Dispatcher:
                 error, problem=problem, path=path, now=now, trace_id=trace_id
             )
 
+        logger.debug("%s %s -> %s", request.method, operation.full_path, reply.status)
         response = _to_response(reply)
         warning = request.headers.get("x-test-system-warning")
         if warning:

@@ -300,3 +300,17 @@ def test_system_warning_echo(authed: Kit) -> None:
         headers={"X-Test-System-Warning": "[W1]: test"},
     )
     assert response.headers["x-system-warning"] == "[W1]: test"
+
+
+def test_session_closes_itself_after_validity(make_env) -> None:
+    """sesja-interaktywna.md: after 12 hours an open session is closed and finished."""
+    clock = ManualClock()
+    env = make_env(clock=clock, access_token_ttl=13 * 3600)
+    with ExitStack() as stack:
+        kit = kit_for(env, stack)
+        kit.authenticate(env.nip, env.ksef_token)
+        session, aes_key, iv = kit.open_online()
+        kit.send(session, aes_key, iv, invoice_xml("V/1"))
+        clock.advance(12 * 3600 + 1)
+        assert kit.session_status(session)["status"]["code"] == 200
+        assert _code(kit.send(session, aes_key, iv, invoice_xml("V/2"))) == 21180

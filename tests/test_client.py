@@ -6,6 +6,7 @@ environment and FA(3) invoices rendered from the demo's template.
 
 from __future__ import annotations
 
+import asyncio
 import string
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -26,6 +27,7 @@ from ksef_facade import (
     nip_context,
 )
 from ksef_facade._async.client import AsyncKsefClient
+from ksef_facade._concurrency import run_bounded
 from ksef_facade._sync.client import KsefClient
 from ksef_facade.forms import FormCode
 from ksef_facade.identifiers import is_valid_ksef_number
@@ -321,3 +323,36 @@ async def test_token_source_mistake_reaches_caller(env: SimulatorEnv) -> None:
     async with async_client(env, ksef_token=lambda nip: "plain") as client:
         with nip_context(env.nip), pytest.raises(TypeError, match="no Secret"):
             await client.open_online_session(FormCode.FA3)
+
+
+def test_threads_on_one_nip_authenticate_once(env: SimulatorEnv) -> None:
+    """Twenty threads sharing a blocking client cause a single authentication."""
+    with sync_client(env) as client, nip_context(env.nip):
+        tokens = run_bounded([client.access_token] * 20, limit=20)
+
+    assert len({token.reveal() for token in tokens}) == 1
+    assert env.sim.request_counts["auth_ksef_token"] == 1
+
+
+async def test_tasks_on_one_nip_authenticate_once(env: SimulatorEnv) -> None:
+    """Twenty tasks sharing an async client cause a single authentication."""
+    async with async_client(env) as client:
+        with nip_context(env.nip):
+            tokens = await asyncio.gather(*(client.access_token() for _ in range(20)))
+
+    assert len({token.reveal() for token in tokens}) == 1
+    assert env.sim.request_counts["auth_ksef_token"] == 1
+
+
+def test_existing_token_provider_is_used(env: SimulatorEnv) -> None:
+    """A client built with another client's TokenProvider reuses its tokens."""
+    with sync_client(env) as first, nip_context(env.nip):
+        first.access_token()
+        with sync_client(env, ksef_token=None, token_provider=first.tokens) as second:
+            status = second.session_status(
+                first.open_online_session(FormCode.FA3).reference_number
+            )
+
+    assert second.tokens is first.tokens
+    assert status.status.code == 100
+    assert env.sim.request_counts["auth_ksef_token"] == 1

@@ -216,3 +216,14 @@ def test_invoice_upo_by_handle(env: SimulatorEnv) -> None:
         upo = handle.upo()
 
     assert number.encode() in upo
+
+
+def test_upo_of_open_session_is_refused(env: SimulatorEnv) -> None:
+    """Asking an open session for its UPO fails at once instead of polling."""
+    with sync_client(env) as client, nip_context(env.nip):
+        session = client.open_online_session(FormCode.FA3)
+        with pytest.raises(RuntimeError, match="closed"):
+            session.upo()
+        session.close()
+
+    assert env.sim.request_counts["session_status"] == 0

@@ -300,6 +300,11 @@ class OnlineSession:
         self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
     ) -> dict[str, bytes]:
         """Wait for the closed session's UPO; return its pages by reference number."""
+        if not self.closed:
+            raise RuntimeError(
+                "The session UPO exists only once the session is closed."
+            )
+
         status = self.wait_until_processed(interval=interval, max_wait=max_wait)
 
         pages: dict[str, bytes] = {}

@@ -20,22 +20,24 @@ from typing import Protocol
 
 import attrs
 
+from ksef_facade._spool import Source
+
 __all__ = ["ArchiveEncoder", "ArchiveEntry", "Output", "TarGzEncoder", "ZipEncoder"]
 
 
 @attrs.frozen
 class ArchiveEntry:
-    """A file to put in the archive, with the label that names it in errors."""
+    """A file to put in the archive, and the input it came from."""
 
     name: str
     data: bytes = attrs.field(repr=False)
-    label: str
+    source: Source
 
 
 class Output(Protocol):
     """Where an encoder writes the archive stream."""
 
-    current_label: str | None
+    current_source: Source | None
 
     def write(self, data: bytes) -> None:
         """Append bytes to the archive stream."""
@@ -128,7 +130,7 @@ class ZipEncoder:
         """Write each entry's local header and compressed data."""
         assert isinstance(encoded, list)
         for entry, (crc, packed) in zip(entries, encoded, strict=True):
-            out.current_label = entry.label
+            out.current_source = entry.source
             name = entry.name.encode("utf-8")
             flags = 0 if name.isascii() else _UTF8_NAME_FLAG
 
@@ -162,7 +164,7 @@ class ZipEncoder:
             or cd_size >= ZIP32_MAX_OFFSET
         )
 
-        out.current_label = None
+        out.current_source = None
         with memoryview(self._central) as view:
             for start in range(0, cd_size, _SLICE):
                 out.write(bytes(view[start : start + _SLICE]))
@@ -263,13 +265,15 @@ class TarGzEncoder:
     ) -> None:
         """Write a compressed batch."""
         assert isinstance(encoded, bytes)
-        out.current_label = entries[-1].label
+        # One compressed chunk covers the whole batch: limits broken while writing
+        # it are reported against the batch's last invoice.
+        out.current_source = entries[-1].source
         out.write(encoded)
 
     def finish(self, out: Output) -> None:
         """Write the end-of-archive blocks and the gzip trailer."""
         end_of_archive = bytes(2 * tarfile.BLOCKSIZE)
-        out.current_label = None
+        out.current_source = None
         out.write(self._compressor.compress(end_of_archive) + self._compressor.flush())
 
 

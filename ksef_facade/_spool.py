@@ -25,9 +25,12 @@ import attrs
 
 from ksef_facade.crypto import AesCbcEncryptor
 
-__all__ = ["EncryptedPart", "PartWriter", "SpoolDirectory"]
+__all__ = ["EncryptedPart", "PartWriter", "Source", "SpoolDirectory"]
 
 logger = logging.getLogger("ksef_facade.batch_package")
+
+Source = tuple[int, str]
+"""An input of the package: its 1-based index and its name, for error messages."""
 
 # Plaintext is encrypted and hashed in slices of this size: large enough that the
 # per-call cost vanishes, small enough to keep memory flat.
@@ -97,7 +100,7 @@ class PartWriter:
 
     ``check_part`` is called with the ordinal number of a part before it is started
     and ``check_size`` with the package size after every slice, each also given
-    :attr:`current_label` (the entry being written). Buffered bytes are flushed
+    :attr:`current_source`, the input being written. Buffered bytes are flushed
     early when they would start a part or pass ``max_size``, so a limit breaks
     during the write of the entry that breaks it, and the error can name it.
     """
@@ -111,8 +114,8 @@ class PartWriter:
         max_size: int,
         memory_threshold: int,
         spool: SpoolDirectory,
-        check_part: Callable[[int, str | None], None],
-        check_size: Callable[[int, str | None], None],
+        check_part: Callable[[int, Source | None], None],
+        check_size: Callable[[int, Source | None], None],
     ) -> None:
         AesCbcEncryptor(key, iv)  # fail fast on a bad key or IV
         self._key = key
@@ -124,7 +127,7 @@ class PartWriter:
         self._check_part = check_part
         self._check_size = check_size
 
-        self.current_label: str | None = None
+        self.current_source: Source | None = None
         self._buffer = bytearray()
         self._package_hash = hashlib.sha256()
         self._package_size = 0
@@ -187,14 +190,14 @@ class PartWriter:
     def _feed(self, chunk: memoryview) -> None:
         assert self._part is not None
         self._package_size += len(chunk)
-        self._check_size(self._package_size, self.current_label)
+        self._check_size(self._package_size, self.current_source)
 
         self._package_hash.update(chunk)
         self._part.write_plain(chunk)
 
     def _open_part(self) -> None:
         ordinal = len(self._parts) + 1
-        self._check_part(ordinal, self.current_label)
+        self._check_part(ordinal, self.current_source)
         self._part = _OpenPart(
             ordinal,
             AesCbcEncryptor(self._key, self._iv),

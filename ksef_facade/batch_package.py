@@ -8,8 +8,10 @@ encrypted part (sesja-wsadowa.md, sections 1-4; ``BatchFileInfo`` and
 ``BatchFilePartInfo`` in the OpenAPI spec).
 
 :func:`build_batch_package` reads the invoices once, checks every documented limit
-while it goes, deflates entries on worker threads and streams the archive through
-the part writer, so memory stays flat whatever the number of invoices. Parts live
+while it goes and streams the archive through the part writer, so memory stays flat
+whatever the number of invoices. ZIP entries are deflated in the calling thread (a
+few kB each: handing them to a thread costs more than it overlaps); the single
+TarGz stream is compressed on a worker thread in large chunks. Parts live
 in memory when small and in a private temporary directory otherwise; the result
 removes them on :meth:`BatchPackage.close`.
 """
@@ -39,7 +41,7 @@ from ksef_facade._batch_archive import (
     ZipEncoder,
 )
 from ksef_facade._batch_manifest import InvoiceEntry, Manifest, generated_name
-from ksef_facade._spool import EncryptedPart, PartWriter, SpoolDirectory
+from ksef_facade._spool import EncryptedPart, PartWriter, Source, SpoolDirectory
 from ksef_facade.errors import KsefError
 
 __all__ = [
@@ -72,7 +74,7 @@ InvoiceSource = (
 # enough to keep memory flat (see ArchiveEncoder.batch_bytes for their size).
 _MAX_PENDING = 2
 
-_Check = Callable[[int, str | None], None]
+_Check = Callable[[int, Source | None], None]
 
 _DEFAULT_MEMORY_THRESHOLD = 4 * 1024 * 1024
 _MAX_NAME_BYTES = 100  # the ustar name field; also keeps ZIP names readable
@@ -365,35 +367,41 @@ def _batches(
 
 
 def _part_check(limits: BatchLimits) -> _Check:
-    def check(ordinal: int, label: str | None) -> None:
+    def check(ordinal: int, source: Source | None) -> None:
         # sesja-wsadowa.md / BatchFileInfo.fileParts: at most 50 parts.
         if ordinal > limits.max_parts:
             raise TooManyPartsError(
                 f"the package needs more than {limits.max_parts} parts"
-                + _at(label)
+                + _while_adding(source)
                 + "; use a larger part size or split the invoices into more sessions",
-                invoice_name=label,
+                invoice_index=source[0] if source else None,
+                invoice_name=source[1] if source else None,
             )
 
     return check
 
 
 def _size_check(limits: BatchLimits) -> _Check:
-    def check(size: int, label: str | None) -> None:
+    def check(size: int, source: Source | None) -> None:
         # faktury/weryfikacja-faktury.md / BatchFileInfo.fileSize: at most 5 GB.
         if size > limits.max_package_size:
             raise PackageTooLargeError(
                 f"the package grows past {limits.max_package_size} bytes"
-                + _at(label)
+                + _while_adding(source)
                 + "; split the invoices into more sessions",
-                invoice_name=label,
+                invoice_index=source[0] if source else None,
+                invoice_name=source[1] if source else None,
             )
 
     return check
 
 
-def _at(label: str | None) -> str:
-    return f" while adding {label}" if label else ""
+def _while_adding(source: Source | None) -> str:
+    return f" while adding {_label(*source)}" if source else ""
+
+
+def _label(index: int, name: str) -> str:
+    return f"invoice #{index} ({name!r})"
 
 
 class _InvoiceChecker:
@@ -437,7 +445,7 @@ class _InvoiceChecker:
         self.manifest.append(
             None if original is None else name, original, len(data), digest
         )
-        return ArchiveEntry(name, data, label)
+        return ArchiveEntry(name, data, (index, original or name))
 
     def _check_unique(
         self, name: str, index: int, label: str, original: str | None
@@ -485,7 +493,7 @@ def _describe(index: int, source: InvoiceSource) -> tuple[str, str | None, str]:
     """Return the entry name, the caller's name and an error label for an input."""
     if isinstance(source, bytes | bytearray | memoryview):
         name = generated_name(index)
-        return name, None, f"invoice #{index} ({name})"
+        return name, None, _label(index, name)
 
     if isinstance(source, tuple):
         if (
@@ -494,13 +502,13 @@ def _describe(index: int, source: InvoiceSource) -> tuple[str, str | None, str]:
             or not isinstance(source[1], bytes | bytearray | memoryview)
         ):
             raise TypeError(f"invoice #{index}: expected a (name, bytes) pair")
-        return source[0], source[0], f"invoice #{index} ({source[0]!r})"
+        return source[0], source[0], _label(index, source[0])
 
     if isinstance(source, str) and source.lstrip().startswith("<"):
         raise TypeError(f"invoice #{index}: pass invoice XML as bytes, not str")
     if isinstance(source, str | os.PathLike):
         original = os.fspath(source)
-        return Path(original).name, original, f"invoice #{index} ({original!r})"
+        return Path(original).name, original, _label(index, original)
 
     raise TypeError(
         f"invoice #{index}: expected bytes, a path or a (name, bytes) pair, "

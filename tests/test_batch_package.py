@@ -331,8 +331,10 @@ def test_too_many_parts_is_rejected() -> None:
     with pytest.raises(TooManyPartsError, match="more than 2 parts") as caught:
         build(invoices, part_size=1000, limits=BatchLimits(max_parts=2))
 
-    assert caught.value.invoice_name is not None
-    assert caught.value.invoice_name.startswith("invoice #")
+    index = caught.value.invoice_index
+    assert index is not None
+    assert caught.value.invoice_name == f"invoice-{index:06d}.xml"
+    assert f"while adding invoice #{index} " in str(caught.value)
 
 
 def test_package_over_total_size_is_rejected() -> None:

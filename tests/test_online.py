@@ -227,3 +227,17 @@ def test_upo_of_open_session_is_refused(env: SimulatorEnv) -> None:
         session.close()
 
     assert env.sim.request_counts["session_status"] == 0
+
+
+async def test_async_workflow_over_loopback() -> None:
+    """The asyncio client runs the whole workflow over a real 127.0.0.1 socket."""
+    for env in simulator_env(in_process=False):
+        async with async_client(env) as client:
+            with nip_context(env.nip):
+                async with client.online_session(FormCode.FA3) as session:
+                    handle = await session.send(fa3_invoice(env.nip, "FV/LOOP/A"))
+                    number = await handle.result()
+                pages = await session.upo()
+
+        assert env.base_url.startswith("http://127.0.0.1:")
+        assert number.encode() in next(iter(pages.values()))

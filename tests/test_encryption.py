@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from test_keys import NOW, certificate_b64, private_key, published
+from test_key_selection import NOW, certificate_b64, private_key, published
 
 from ksef_facade import Environment, Secret, SecretBytes
 from ksef_facade._async.api import AsyncKsefApi

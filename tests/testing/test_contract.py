@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
-from simkit import Kit
+from simkit import Kit, invoice_xml
 
 from ksef_facade.testing import app as app_module
 from ksef_facade.testing.calls import Reply
 from ksef_facade.testing.contract import default_spec_path, shared_validator
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
+from ksef_facade.testing.simulator import Simulator
 
 
 def test_spec_path_honours_environment(
@@ -54,3 +59,52 @@ def test_valid_traffic_records_nothing(env: SimulatorEnv, authed: Kit) -> None:
     authed.client.get(f"/sessions/{session}", headers=authed.auth)
     assert env.sim.validate_contract
     assert env.contract_problems() == []
+
+
+def _forbid_extra_fields(node: object) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _forbid_extra_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_extra_fields(value)
+
+
+def test_responses_carry_no_undeclared_fields(pinned_spec_path, tmp_path) -> None:
+    """Against a copy of the spec that forbids extra fields, a full flow stays clean."""
+    spec = json.loads(pinned_spec_path.read_text(encoding="utf-8"))
+    _forbid_extra_fields(spec["components"]["schemas"])
+    strict = tmp_path / "strict-spec.json"
+    strict.write_text(json.dumps(spec), encoding="utf-8")
+
+    sim = Simulator(validate_contract=True, spec_path=str(strict))
+    token = sim.add_ksef_token("5265877635")
+    with httpx.Client(
+        transport=sim.sync_transport(), base_url="http://sim/v2"
+    ) as client:
+        kit = Kit(client)
+        kit.authenticate("5265877635", token)
+        session, aes_key, iv = kit.open_online()
+        reference = kit.send(session, aes_key, iv, invoice_xml("C/1")).json()[
+            "referenceNumber"
+        ]
+        kit.invoice_status(session, reference)
+        client.post(f"/sessions/online/{session}/close", headers=kit.auth)
+        kit.session_status(session)
+        client.get(f"/sessions/{session}/invoices", headers=kit.auth)
+        client.get("/sessions", headers=kit.auth, params={"sessionType": "Online"})
+        client.get("/auth/sessions", headers=kit.auth)
+        client.get("/tokens", headers=kit.auth)
+        since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+        query = client.post(
+            "/invoices/query/metadata",
+            headers=kit.auth,
+            json={
+                "subjectType": "Subject1",
+                "dateRange": {"dateType": "PermanentStorage", "from": since},
+            },
+        )
+    assert len(query.json()["invoices"]) == 1
+    assert sim.contract_violations == []

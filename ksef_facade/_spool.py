@@ -180,11 +180,9 @@ class PartWriter:
         self._flush_at = self._next_flush()
 
     def _next_flush(self) -> int:
-        # Flush as soon as the buffer would fill the open part (or, with none open,
-        # start one) or pass the size limit; otherwise in slices of _FLUSH_SIZE.
-        room = self._part_size - (self._part.plain_size if self._part else 0)
-        if self._part is None:
-            room = 1
+        # Flush as soon as the buffer would fill the open part, start a new one (no
+        # part open: room 1) or pass the size limit; else in slices of _FLUSH_SIZE.
+        room = 1 if self._part is None else self._part_size - self._part.plain_size
         return max(1, min(_FLUSH_SIZE, room, self._max_size - self._package_size + 1))
 
     def _feed(self, chunk: memoryview) -> None:

@@ -7,7 +7,9 @@ import gc
 import hashlib
 import io
 import json
+import os
 import tarfile
+import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -458,6 +460,27 @@ def test_small_packages_stay_in_memory(tmp_path: Path) -> None:
     with build([invoice(1)], temp_dir=tmp_path) as package:
         assert package.parts[0].path is None
         assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_stays_below_the_package_size(tmp_path: Path) -> None:
+    """Building a 15 MB package from a generator never holds half of it in memory."""
+
+    def produce() -> Iterator[bytes]:
+        # Random hex compresses about 2:1, so the package grows ~4 kB per invoice.
+        for n in range(1, 2501):
+            noise = os.urandom(4000).hex().encode()
+            yield invoice(n).replace(b"</Faktura>", b"<!--" + noise + b"--></Faktura>")
+
+    tracemalloc.start()
+    try:
+        package = build(produce(), memory_threshold=0, temp_dir=tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    with package:
+        assert package.file_size > 10_000_000
+        assert peak < package.file_size / 2
 
 
 def test_spooled_parts_are_removed_on_close(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import attrs
 
@@ -44,7 +44,7 @@ class Output(Protocol):
 
 
 class ArchiveEncoder(Protocol):
-    """The two halves of an archive format, see the module docstring."""
+    """The steps of writing an archive format, see the module docstring."""
 
     max_workers: int
     """Threads to run :meth:`encode` on; 0 runs it in the calling thread."""
@@ -88,8 +88,9 @@ _MADE_BY_UNIX = 3 << 8
 ZIP32_MAX_OFFSET = 0xFFFFFFFF
 ZIP32_MAX_COUNT = 0xFFFF
 _MARK32 = 0xFFFFFFFF
-_SLICE = 1 << 20  # the central directory is written out in slices of this size
 _MARK16 = 0xFFFF
+
+_SLICE = 1 << 20  # the central directory is written out in slices of this size
 
 
 class ZipEncoder:
@@ -113,14 +114,14 @@ class ZipEncoder:
 
     def encode(self, prepared: object) -> list[tuple[int, bytes]]:
         """Return the CRC-32 and raw DEFLATE stream of each entry."""
-        entries: Sequence[ArchiveEntry] = prepared  # type: ignore[assignment]
+        entries = cast("Sequence[ArchiveEntry]", prepared)
         return [
             (zlib.crc32(entry.data), self._deflate(entry.data)) for entry in entries
         ]
 
     def _deflate(self, data: bytes) -> bytes:
-        # A compressobj (memLevel 8) is about twice as fast on small inputs as
-        # zlib.compress, which sets up larger tables on every call.
+        # On inputs of a few kB a compressobj measured about twice as fast as
+        # zlib.compress(data, level, wbits) on CPython 3.11.
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
         return compressor.compress(data) + compressor.flush()
 

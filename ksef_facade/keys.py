@@ -14,6 +14,7 @@ import enum
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import attrs
 
@@ -21,6 +22,7 @@ from ksef_facade.crypto import PublicKeyInfo, load_certificate
 
 __all__ = [
     "DEFAULT_REFRESH_SKEW",
+    "EncryptedData",
     "KeyUsage",
     "PublishedCertificate",
     "keys_by_usage",
@@ -40,6 +42,13 @@ class KeyUsage(enum.Enum):
 
     KSEF_TOKEN = "KsefTokenEncryption"  # noqa: S105 - a usage name, not a secret
     SYMMETRIC_KEY = "SymmetricKeyEncryption"
+
+
+class EncryptedData(NamedTuple):
+    """Ciphertext and the ``publicKeyId`` of the KSeF key that produced it."""
+
+    ciphertext: bytes
+    public_key_id: str
 
 
 @attrs.frozen

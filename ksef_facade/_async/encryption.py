@@ -12,16 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
 
 from ksef_facade import keys
 from ksef_facade._concurrency import AsyncLock
 from ksef_facade.crypto import PublicKeyInfo, load_certificate, rsa_oaep_encrypt
 from ksef_facade.errors import KsefError
-from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage, PublishedCertificate
+from ksef_facade.keys import (
+    DEFAULT_REFRESH_SKEW,
+    EncryptedData,
+    KeyUsage,
+    PublishedCertificate,
+)
 from ksef_facade.secrets import Secret, SecretBytes
 
-__all__ = ["AsyncEncryptionService", "EncryptedData"]
+__all__ = ["AsyncEncryptionService"]
 
 _log = logging.getLogger("ksef_facade.encryption")
 
@@ -29,13 +33,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], Awaitable[_Certificates]]
-
-
-class EncryptedData(NamedTuple):
-    """Ciphertext and the ``publicKeyId`` of the KSeF key that produced it."""
-
-    ciphertext: bytes
-    public_key_id: str
 
 
 def _utc_now() -> datetime:

@@ -13,16 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
 
 from ksef_facade import keys
 from ksef_facade._concurrency import Lock
 from ksef_facade.crypto import PublicKeyInfo, load_certificate, rsa_oaep_encrypt
 from ksef_facade.errors import KsefError
-from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage, PublishedCertificate
+from ksef_facade.keys import (
+    DEFAULT_REFRESH_SKEW,
+    EncryptedData,
+    KeyUsage,
+    PublishedCertificate,
+)
 from ksef_facade.secrets import Secret, SecretBytes
 
-__all__ = ["EncryptedData", "EncryptionService"]
+__all__ = ["EncryptionService"]
 
 _log = logging.getLogger("ksef_facade.encryption")
 
@@ -30,13 +34,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], _Certificates]
-
-
-class EncryptedData(NamedTuple):
-    """Ciphertext and the ``publicKeyId`` of the KSeF key that produced it."""
-
-    ciphertext: bytes
-    public_key_id: str
 
 
 def _utc_now() -> datetime:

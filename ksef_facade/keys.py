@@ -19,12 +19,15 @@ from typing import NamedTuple
 import attrs
 
 from ksef_facade.crypto import PublicKeyInfo, load_certificate
+from ksef_facade.errors import BadRequestError, KsefApiError
 
 __all__ = [
     "DEFAULT_REFRESH_SKEW",
+    "UNKNOWN_KEY_CODE",
     "EncryptedData",
     "KeyUsage",
     "PublishedCertificate",
+    "is_unknown_key_error",
     "keys_by_usage",
     "needs_refresh",
     "select_key",
@@ -33,6 +36,10 @@ __all__ = [
 _log = logging.getLogger("ksef_facade.keys")
 
 DEFAULT_REFRESH_SKEW = timedelta(minutes=2)
+
+# Section 4.3: HTTP 400 with this code means the publicKeyId is unknown or withdrawn;
+# section 4.4: fetch the keys again and repeat the operation with the new key.
+UNKNOWN_KEY_CODE = 21470
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -77,6 +84,11 @@ def needs_refresh(key: PublicKeyInfo | None, now: datetime, skew: timedelta) -> 
     if key is None or not key.is_valid_at(now):
         return True
     return key.valid_to is not None and key.valid_to - now <= skew
+
+
+def is_unknown_key_error(error: KsefApiError) -> bool:
+    """Tell whether KSeF refused the public key a request was encrypted with."""
+    return isinstance(error, BadRequestError) and UNKNOWN_KEY_CODE in error.codes
 
 
 def keys_by_usage(

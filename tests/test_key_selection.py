@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ksef_facade.crypto import PublicKeyInfo, load_certificate
+from ksef_facade.errors import BadRequestError, ServerError
 from ksef_facade.keys import (
     DEFAULT_REFRESH_SKEW,
     KeyUsage,
     PublishedCertificate,
+    is_unknown_key_error,
     keys_by_usage,
     needs_refresh,
     select_key,
@@ -159,3 +161,14 @@ def test_served_validity_is_used() -> None:
     [key] = keys_by_usage([entry])[KeyUsage.KSEF_TOKEN]
 
     assert key.valid_to == NOW + DAY
+
+
+def test_21470_is_the_unknown_key_error() -> None:
+    """Only a 400 carrying code 21470 asks for new keys (section 4.3)."""
+    unknown = BadRequestError("x", status_code=400, codes=(21470,))
+    other = BadRequestError("x", status_code=400, codes=(21405,))
+    server = ServerError("x", status_code=500, codes=(21470,))
+
+    assert is_unknown_key_error(unknown)
+    assert not is_unknown_key_error(other)
+    assert not is_unknown_key_error(server)

@@ -20,11 +20,10 @@ from ksef_api.models import (
 )
 from ksef_api.models import FormCode as FormCodeModel
 from ksef_facade import crypto
-from ksef_facade._async.auth import is_unknown_key_error
 from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import InvoiceRejectedError, KsefApiError
 from ksef_facade.forms import FormCode
-from ksef_facade.keys import KeyUsage
+from ksef_facade.keys import KeyUsage, is_unknown_key_error
 from ksef_facade.secrets import SecretBytes
 from ksef_facade.statuses import InvoiceStatus, Outcome, SessionStatus
 

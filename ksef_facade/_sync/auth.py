@@ -31,8 +31,8 @@ from ksef_facade._concurrency import sleep
 from ksef_facade._sync.api import KsefApi
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade.context import current_nip
-from ksef_facade.errors import BadRequestError, KsefApiError, KsefTimeoutError
-from ksef_facade.keys import KeyUsage
+from ksef_facade.errors import KsefApiError, KsefTimeoutError
+from ksef_facade.keys import KeyUsage, is_unknown_key_error
 from ksef_facade.secrets import Secret
 from ksef_facade.statuses import Outcome, Status
 from ksef_facade.token_cache import TokenSet
@@ -40,11 +40,9 @@ from ksef_facade.token_cache import TokenSet
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_POLL_TIMEOUT",
-    "UNKNOWN_KEY_CODE",
     "AccessToken",
     "AuthFacade",
     "AuthOperation",
-    "is_unknown_key_error",
 ]
 
 _log = logging.getLogger("ksef_facade.auth")
@@ -52,17 +50,9 @@ _log = logging.getLogger("ksef_facade.auth")
 DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
 DEFAULT_POLL_TIMEOUT = timedelta(minutes=2)
 
-# klucze-publiczne-do-szyfrowania.md, 4.3: the publicKeyId is unknown or withdrawn.
-UNKNOWN_KEY_CODE = 21470
-
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def is_unknown_key_error(error: KsefApiError) -> bool:
-    """Tell whether KSeF rejected the public key a request was encrypted with."""
-    return isinstance(error, BadRequestError) and UNKNOWN_KEY_CODE in error.codes
 
 
 @attrs.frozen

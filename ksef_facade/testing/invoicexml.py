@@ -3,7 +3,8 @@
 faktury/weryfikacja-faktury.md: an invoice must be well-formed XML 1.0 in UTF-8
 without a BOM, its prolog may not declare another encoding, it may not contain
 processing instructions, and it must match the schema declared when the session was
-opened. The simulator checks the form code and namespace rather than the full XSD.
+opened. The simulator checks the root element, namespace and form code and reads the
+fields KSeF records, rather than validating against the full XSD.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ __all__ = [
     "read_invoice",
 ]
 
-# spec: InvoiceMetadata.formCode, the schemas KSeF accepts (systemCode, version, value).
+_UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
+# spec: InvoiceMetadata.formCode, the schemas KSeF accepts (systemCode, version,
+# value), with each schema's root element (targetNamespace from faktury/schemy).
 FORM_CODES = {
-    ("FA (2)", "1-0E", "FA"): "http://crd.gov.pl/wzor/2023/06/29/12648/",
-    ("FA (3)", "1-0E", "FA"): "http://crd.gov.pl/wzor/2025/06/25/13775/",
+    ("FA (2)", "1-0E", "FA"): "{http://crd.gov.pl/wzor/2023/06/29/12648/}Faktura",
+    ("FA (3)", "1-0E", "FA"): "{http://crd.gov.pl/wzor/2025/06/25/13775/}Faktura",
+    ("FA_RR (1)", "1-1E", "FA_RR"): "{http://crd.gov.pl/wzor/2026/03/06/14189/}Faktura",
+    ("PEF (3)", "2-1", "PEF"): f"{{{_UBL}Invoice-2}}Invoice",
+    ("PEF_KOR (3)", "2-1", "PEF"): f"{{{_UBL}CreditNote-2}}CreditNote",
 }
 # spec: InvoiceType values for the FA family's RodzajFaktury.
 _INVOICE_TYPES = {
@@ -36,6 +42,8 @@ _INVOICE_TYPES = {
     "UPR": "Upr",
     "KOR_ZAL": "KorZal",
     "KOR_ROZ": "KorRoz",
+    "VAT_RR": "VatRr",
+    "KOR_VAT_RR": "KorVatRr",
 }
 _ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([^"']+)["']""")
 # weryfikacja-faktury.md: discouraged Unicode characters are not allowed.
@@ -138,9 +146,10 @@ def _parse(content: bytes) -> ET.Element:
 
 
 def _check_form(root: ET.Element, form: tuple[str, str, str]) -> None:
-    namespace = FORM_CODES[form]
-    if root.tag != f"{{{namespace}}}Faktura":
-        raise InvoiceXmlError(f"the root element is not Faktura of {form[0]}")
+    if root.tag != FORM_CODES[form]:
+        raise InvoiceXmlError(f"the root element does not match the {form[0]} schema")
+    if form[2] == "PEF":
+        return
 
     code = _child(root, "Naglowek", "KodFormularza")
     declared = (
@@ -152,37 +161,35 @@ def _check_form(root: ET.Element, form: tuple[str, str, str]) -> None:
         raise InvoiceXmlError("KodFormularza does not match the session's form code")
 
 
-def read_invoice(content: bytes, form: tuple[str, str, str]) -> InvoiceFacts:
-    """Check ``content`` against ``form`` and return the facts KSeF records."""
-    root = _parse(content)
-    _check_form(root, form)
+def _date(value: str | None, name: str) -> date:
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError as exc:
+        raise InvoiceXmlError(f"{name} is not a date") from exc
 
+
+def _buyer(buyer: ET.Element | None) -> tuple[str, str | None]:
+    if _text(buyer, "NIP"):
+        return "Nip", _text(buyer, "NIP")
+    if _text(buyer, "NrVatUE"):
+        return "VatUe", f"{_text(buyer, 'KodUE') or ''}{_text(buyer, 'NrVatUE')}"
+    if _text(buyer, "NrID"):
+        return "Other", _text(buyer, "NrID")
+    return "None", None
+
+
+def _read_fa(root: ET.Element) -> InvoiceFacts:
     seller = _child(root, "Podmiot1", "DaneIdentyfikacyjne")
     buyer = _child(root, "Podmiot2", "DaneIdentyfikacyjne")
     fa = _child(root, "Fa")
-    seller_nip = _text(seller, "NIP")
-    number = _text(fa, "P_2")
-    issued = _text(fa, "P_1")
+    seller_nip, number = _text(seller, "NIP"), _text(fa, "P_2")
     kind = _text(fa, "RodzajFaktury")
-    if not seller_nip or not number or not issued or not kind:
-        raise InvoiceXmlError("Podmiot1 NIP, P_1, P_2 and RodzajFaktury are required")
-
-    try:
-        issue_date = date.fromisoformat(issued)
-    except ValueError as exc:
-        raise InvoiceXmlError("P_1 is not a date") from exc
+    if not seller_nip or not number or not kind:
+        raise InvoiceXmlError("Podmiot1 NIP, P_2 and RodzajFaktury are required")
     if kind not in _INVOICE_TYPES:
         raise InvoiceXmlError("RodzajFaktury has an unknown value")
 
-    buyer_type, buyer_value = "None", None
-    if _text(buyer, "NIP"):
-        buyer_type, buyer_value = "Nip", _text(buyer, "NIP")
-    elif _text(buyer, "NrVatUE"):
-        buyer_type = "VatUe"
-        buyer_value = f"{_text(buyer, 'KodUE') or ''}{_text(buyer, 'NrVatUE')}"
-    elif _text(buyer, "NrID"):
-        buyer_type, buyer_value = "Other", _text(buyer, "NrID")
-
+    buyer_type, buyer_value = _buyer(buyer)
     net_fields = ["P_13_1", "P_13_2", "P_13_3", "P_13_4", "P_13_5", "P_13_6_1"]
     net_fields += ["P_13_6_2", "P_13_6_3", "P_13_7", "P_13_8", "P_13_9", "P_13_10"]
     net_fields += ["P_13_11"]
@@ -194,7 +201,7 @@ def read_invoice(content: bytes, form: tuple[str, str, str]) -> InvoiceFacts:
         buyer_value=buyer_value,
         buyer_name=_text(buyer, "Nazwa"),
         invoice_number=number,
-        issue_date=issue_date,
+        issue_date=_date(_text(fa, "P_1"), "P_1"),
         invoice_type=_INVOICE_TYPES[kind],
         currency=_text(fa, "KodWaluty") or "PLN",
         net=_amount(fa, net_fields),
@@ -203,3 +210,80 @@ def read_invoice(content: bytes, form: tuple[str, str, str]) -> InvoiceFacts:
         has_attachment=_child(root, "Zalacznik") is not None,
         is_self_invoicing=_text(fa, "Adnotacje", "P_17") == "1",
     )
+
+
+def _read_rr(root: ET.Element) -> InvoiceFacts:
+    # FA_RR: Podmiot1 issues the invoice; P_4B is its date, P_4C its number.
+    issuer = _child(root, "Podmiot1", "DaneIdentyfikacyjne")
+    farmer = _child(root, "Podmiot2", "DaneIdentyfikacyjne")
+    rr = _child(root, "FakturaRR")
+    issuer_nip, number = _text(issuer, "NIP"), _text(rr, "P_4C")
+    kind = _text(rr, "RodzajFaktury")
+    if not issuer_nip or not number or kind not in ("VAT_RR", "KOR_VAT_RR"):
+        raise InvoiceXmlError("Podmiot1 NIP, P_4C and RodzajFaktury are required")
+
+    buyer_type, buyer_value = _buyer(farmer)
+    return InvoiceFacts(
+        seller_nip=issuer_nip,
+        seller_name=_text(issuer, "Nazwa"),
+        buyer_type=buyer_type,
+        buyer_value=buyer_value,
+        buyer_name=_text(farmer, "Nazwa"),
+        invoice_number=number,
+        issue_date=_date(_text(rr, "P_4B"), "P_4B"),
+        invoice_type=_INVOICE_TYPES[kind or ""],
+        currency=_text(rr, "KodWaluty") or "PLN",
+        net=_amount(rr, ["P_11_1"]),
+        vat=_amount(rr, ["P_11_2"]),
+        gross=_amount(rr, ["P_12_1"]),
+        has_attachment=False,
+        is_self_invoicing=False,
+    )
+
+
+def _tax_id(party: ET.Element | None) -> str | None:
+    value = _text(party, "PartyTaxScheme", "CompanyID") or _text(
+        party, "PartyLegalEntity", "CompanyID"
+    )
+    if value and value.upper().startswith("PL"):
+        value = value[2:]
+    return value
+
+
+def _read_pef(root: ET.Element) -> InvoiceFacts:
+    # PEF invoices are UBL 2.1 documents (faktury/schemy/PEF).
+    seller = _child(root, "AccountingSupplierParty", "Party")
+    buyer = _child(root, "AccountingCustomerParty", "Party")
+    seller_nip, number = _tax_id(seller), _text(root, "ID")
+    if not seller_nip or not number:
+        raise InvoiceXmlError("the supplier's tax ID and the document ID are required")
+
+    buyer_id = _tax_id(buyer)
+    totals = _child(root, "LegalMonetaryTotal")
+    return InvoiceFacts(
+        seller_nip=seller_nip,
+        seller_name=_text(seller, "PartyLegalEntity", "RegistrationName"),
+        buyer_type="Nip" if buyer_id and buyer_id.isdigit() else "Other",
+        buyer_value=buyer_id,
+        buyer_name=_text(buyer, "PartyLegalEntity", "RegistrationName"),
+        invoice_number=number,
+        issue_date=_date(_text(root, "IssueDate"), "IssueDate"),
+        invoice_type="KorPef" if _local(root.tag) == "CreditNote" else "VatPef",
+        currency=_text(root, "DocumentCurrencyCode") or "PLN",
+        net=_amount(totals, ["TaxExclusiveAmount"]),
+        vat=_amount(_child(root, "TaxTotal"), ["TaxAmount"]),
+        gross=_amount(totals, ["TaxInclusiveAmount"]),
+        has_attachment=False,
+        is_self_invoicing=False,
+    )
+
+
+def read_invoice(content: bytes, form: tuple[str, str, str]) -> InvoiceFacts:
+    """Check ``content`` against ``form`` and return the facts KSeF records."""
+    root = _parse(content)
+    _check_form(root, form)
+    if form[2] == "PEF":
+        return _read_pef(root)
+    if form[2] == "FA_RR":
+        return _read_rr(root)
+    return _read_fa(root)

@@ -32,8 +32,6 @@ def read_form_code(body: dict[str, Any]) -> dict[str, str]:
         "value": str_field(form, "value"),
     }
     if (code["systemCode"], code["schemaVersion"], code["value"]) not in FORM_CODES:
-        # TODO: PEF and FA_RR invoices need their own readers before the simulator
-        # can accept them; until then such sessions are refused.
         raise ApiError(21405, "Wskazany kod formularza nie jest wspierany.")
     return code
 

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 
 from conftest import kit_for
 from simkit import FA2, Kit, aes_encrypt, invoice_xml, sha256_b64
+from test_invoicexml import PEF_XML
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
@@ -314,3 +315,14 @@ def test_session_closes_itself_after_validity(make_env) -> None:
         clock.advance(12 * 3600 + 1)
         assert kit.session_status(session)["status"]["code"] == 200
         assert _code(kit.send(session, aes_key, iv, invoice_xml("V/2"))) == 21180
+
+
+def test_pef_invoice_online(authed: Kit) -> None:
+    """A PEF (3) session accepts a UBL invoice from the context's NIP."""
+    session, aes_key, iv = authed.open_online(
+        {"systemCode": "PEF (3)", "schemaVersion": "2-1", "value": "PEF"}
+    )
+    sent = authed.send(session, aes_key, iv, PEF_XML)
+    status = authed.invoice_status(session, sent.json()["referenceNumber"])
+    assert status["status"]["code"] == 200
+    assert status["ksefNumber"].startswith("5265877635-")

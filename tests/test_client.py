@@ -356,3 +356,33 @@ def test_existing_token_provider_is_used(env: SimulatorEnv) -> None:
     assert second.tokens is first.tokens
     assert status.status.code == 100
     assert env.sim.request_counts["auth_ksef_token"] == 1
+
+
+async def test_headers_per_operation(env: SimulatorEnv) -> None:
+    """Every request asks for Problem Details; only secured ones carry a bearer."""
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    def record(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        seen.append(
+            (
+                request.url.path,
+                request.headers.get("X-Error-Format"),
+                request.headers.get("Authorization"),
+            )
+        )
+        return response
+
+    transport = RewritingTransport(env.sim.async_transport(), record)
+    async with async_client(env, transport=transport) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3):
+                pass
+
+    by_path = {path: bearer for path, _, bearer in seen}
+    assert {fmt for _, fmt, _ in seen} == {"problem-details"}
+    assert by_path["/v2/auth/challenge"] is None
+    assert by_path["/v2/security/public-key-certificates"] is None
+    assert by_path["/v2/auth/ksef-token"] is None
+    assert by_path["/v2/auth/token/redeem"].startswith("Bearer ey")
+    assert by_path["/v2/sessions/online"].startswith("Bearer ey")
+    assert by_path["/v2/auth/token/redeem"] != by_path["/v2/sessions/online"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from test_client import RewritingTransport, async_client, fa3_invoice, sync_client
 
-from ksef_facade import InvoiceRejectedError, nip_context
+from ksef_facade import InvoiceRejectedError, KsefTimeoutError, nip_context
 from ksef_facade.crypto import sha256_b64
 from ksef_facade.forms import FormCode
 from ksef_facade.identifiers import is_valid_ksef_number
@@ -241,3 +242,19 @@ async def test_async_workflow_over_loopback() -> None:
 
         assert env.base_url.startswith("http://127.0.0.1:")
         assert number.encode() in next(iter(pages.values()))
+
+
+def test_invoice_wait_times_out() -> None:
+    """An invoice still processing after max_wait raises KsefTimeoutError.
+
+    The simulator finishes work 0.5 s after it arrives, authentication included.
+    """
+    for env in simulator_env(in_process=True, processing_delay=0.5):
+        with sync_client(env) as client, nip_context(env.nip):
+            session = client.open_online_session(FormCode.FA3)
+            handle = session.send(fa3_invoice(env.nip))
+            with pytest.raises(KsefTimeoutError) as raised:
+                handle.result(max_wait=timedelta(milliseconds=50))
+
+        assert raised.value.reference_number == handle.reference_number
+        assert env.sim.request_counts["session_invoice_status"] >= 2

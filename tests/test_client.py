@@ -23,6 +23,7 @@ from ksef_facade import (
     NipContextMissingError,
     RateLimitError,
     Secret,
+    ServerError,
     UpoHashMismatchError,
     nip_context,
 )
@@ -386,3 +387,27 @@ async def test_headers_per_operation(env: SimulatorEnv) -> None:
     assert by_path["/v2/auth/token/redeem"].startswith("Bearer ey")
     assert by_path["/v2/sessions/online"].startswith("Bearer ey")
     assert by_path["/v2/auth/token/redeem"] != by_path["/v2/sessions/online"]
+
+
+async def test_server_error_retried_by_transport(env: SimulatorEnv) -> None:
+    """A 503 on a status read is retried by the retrying transport and succeeds."""
+    fault = env.sim.faults.server_errors(1, status=503, route="session_status")
+    async with async_client(env) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3) as session:
+                status = await session.status()
+
+    assert fault.fired == 1
+    assert status.status.code == 100
+
+
+async def test_retries_can_be_switched_off(env: SimulatorEnv) -> None:
+    """With retry_policy=None the same 503 reaches the caller as ServerError."""
+    env.sim.faults.server_errors(1, status=503, route="session_status")
+    async with async_client(env, retry_policy=None) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3) as session:
+                with pytest.raises(ServerError) as raised:
+                    await session.status()
+
+    assert raised.value.status_code == 503

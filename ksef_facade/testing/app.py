@@ -195,7 +195,10 @@ class Dispatcher:
             with sim.lock:
                 sim.request_counts[operation.name] += 1
                 wait = sim.rate_limiter.check(
-                    _rate_key(sim, request, client_ip), operation.group, now
+                    _rate_key(sim, request, client_ip),
+                    operation.group,
+                    now,
+                    operation.name,
                 )
                 if wait is not None:
                     raise TooManyRequests(

@@ -15,12 +15,16 @@ from datetime import datetime
 __all__ = ["LIMITS", "RateLimiter"]
 
 # group: (per second, per minute, per hour); None where the spec sets no limit.
+# Groups are the last column of the spec's 429 tables; endpoints in "other" and
+# "public" each count on their own (limity-api.md, "Pozostałe").
 LIMITS: dict[str, tuple[int | None, int | None, int | None]] = {
     "public": (60, None, None),
     "other": (10, 30, 120),
     "onlineSession": (10, 30, 120),
+    "onlineSessionClose": (20, 60, 240),
     "invoiceSend": (10, 30, 180),
     "batchSession": (10, 20, 60),
+    "batchSessionClose": (20, 40, 120),
     "sessionList": (5, 10, 60),
     "sessionInvoiceList": (10, 20, 200),
     "invoiceStatus": (30, 120, 1200),
@@ -29,6 +33,7 @@ LIMITS: dict[str, tuple[int | None, int | None, int | None]] = {
     "invoiceMetadata": (8, 16, 20),
 }
 _WINDOWS = (1.0, 60.0, 3600.0)
+_OWN_COUNTER = frozenset({"other", "public"})
 
 
 class RateLimiter:
@@ -40,15 +45,18 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._hits: dict[tuple[str, str], deque[float]] = {}
 
-    def check(self, key: str, group: str, now: datetime) -> int | None:
+    def check(
+        self, key: str, group: str, now: datetime, operation: str = ""
+    ) -> int | None:
         """Record a request; return seconds to wait if it is over a limit."""
         limits = LIMITS.get(group)
         if not self.enabled or limits is None:
             return None
+        counter = operation if group in _OWN_COUNTER and operation else group
 
         moment = now.timestamp()
         with self._lock:
-            hits = self._hits.setdefault((key, group), deque())
+            hits = self._hits.setdefault((key, counter), deque())
             while hits and hits[0] <= moment - _WINDOWS[-1]:
                 hits.popleft()
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 from conftest import kit_for
 
 from ksef_facade.testing.clock import ManualClock
-from ksef_facade.testing.ratelimit import RateLimiter
+from ksef_facade.testing.operations import OPERATIONS
+from ksef_facade.testing.ratelimit import LIMITS, RateLimiter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,6 +37,15 @@ def test_per_minute_window_slides() -> None:
     wait = limiter.check("k", "sessionList", T0 + timedelta(seconds=10))
     assert wait == 50
     assert limiter.check("k", "sessionList", T0 + timedelta(seconds=60.5)) is None
+
+
+def test_other_endpoints_count_on_their_own() -> None:
+    """limity-api.md: each default-limited endpoint has its own counter."""
+    limiter = RateLimiter(enabled=True)
+    for _ in range(10):
+        limiter.check("k", "other", T0, "tokens_list")
+    assert limiter.check("k", "other", T0, "tokens_list") == 1
+    assert limiter.check("k", "other", T0, "token_status") is None
 
 
 def test_keys_are_counted_separately() -> None:
@@ -65,3 +76,16 @@ def test_enforced_over_http_with_retry_after(make_env) -> None:
             kit.client.get("/sessions", headers=kit.auth, params=params).status_code
             == 200
         )
+
+
+def test_limits_match_the_spec(pinned_spec_path) -> None:
+    """Every served operation's group carries the spec's x-rate-limits."""
+    spec = json.loads(pinned_spec_path.read_text(encoding="utf-8"))
+    for operation in OPERATIONS:
+        if operation.group == "presigned":
+            continue
+        declared = spec["paths"][operation.path][operation.method.lower()][
+            "x-rate-limits"
+        ]
+        expected = tuple(declared.get(k) for k in ("perSecond", "perMinute", "perHour"))
+        assert LIMITS[operation.group] == expected, operation.name

@@ -93,8 +93,7 @@ class AsyncEncryptionService:
         """Return the key to use now for ``usage``, fetching the list if needed."""
         usage = KeyUsage(usage)
         key = self._keys.get(usage)
-        if not keys.needs_refresh(key, self._clock(), self._skew):
-            assert key is not None
+        if key is not None and not keys.needs_refresh(key, self._clock(), self._skew):
             return key
 
         async with self._lock:

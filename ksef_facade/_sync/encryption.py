@@ -94,8 +94,7 @@ class EncryptionService:
         """Return the key to use now for ``usage``, fetching the list if needed."""
         usage = KeyUsage(usage)
         key = self._keys.get(usage)
-        if not keys.needs_refresh(key, self._clock(), self._skew):
-            assert key is not None
+        if key is not None and not keys.needs_refresh(key, self._clock(), self._skew):
             return key
 
         with self._lock:

@@ -251,11 +251,10 @@ class AsyncAuthFacade:
 
 
 def _authentication_failed(operation: AuthOperation, status: Status) -> KsefApiError:
-    details = "; ".join(status.details)
-    what = f"{status.description} ({details})" if details else status.description
+    # Details stay out of the message: servers may echo what they were sent.
     return KsefApiError(
         f"Authentication {operation.reference_number} failed with status "
-        f"{status.code}: {what[:200]}",
+        f"{status.code}: {status.description[:200]}",
         status_code=200,
         codes=(status.code,),
         description=status.description,

@@ -101,7 +101,11 @@ def _metadata_json(invoice: InvoiceRecord) -> dict[str, Any]:
         "isSelfInvoicing": facts["isSelfInvoicing"],
         "hasAttachment": facts["hasAttachment"],
         "invoiceHash": invoice.invoice_hash,
-    }
+    } | (
+        {"hashOfCorrectedInvoice": facts["hashOfCorrectedInvoice"]}
+        if facts.get("hashOfCorrectedInvoice")
+        else {}
+    )
 
 
 def _subject_matches(access: Access, subject: str, invoice: InvoiceRecord) -> bool:

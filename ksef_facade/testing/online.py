@@ -12,7 +12,12 @@ from datetime import timedelta
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
 from .fields import b64_field, bool_field, int_field, optional, str_field
-from .processing import MAX_INVOICE_SIZE, process_invoice, session_status
+from .processing import (
+    MAX_INVOICE_SIZE,
+    find_corrected_invoice,
+    process_invoice,
+    session_status,
+)
 from .servercrypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .sessions_common import (
     WRITE_PERMISSIONS,
@@ -86,8 +91,12 @@ def send_online_invoice(call: Call) -> Reply:
     encrypted_size = int_field(body, "encryptedInvoiceSize", minimum=1)
     encrypted = b64_field(body, "encryptedInvoiceContent")
     offline = bool_field(body, "offlineMode")
+    corrects = None
     if optional(body, "hashOfCorrectedInvoice"):
-        str_field(body, "hashOfCorrectedInvoice", min_length=44, max_length=44)
+        corrected_hash = str_field(
+            body, "hashOfCorrectedInvoice", min_length=44, max_length=44
+        )
+        corrects = find_corrected_invoice(sim, session, corrected_hash)
 
     # limity/limity.md: 1 MB per invoice; online sessions take no attachments.
     if invoice_size > MAX_INVOICE_SIZE:
@@ -110,6 +119,7 @@ def send_online_invoice(call: Call) -> Reply:
         declared_hash=invoice_hash,
         declared_size=invoice_size,
         offline=offline,
+        corrects=corrects,
     )
     return Reply(202, {"referenceNumber": invoice.reference_number})
 

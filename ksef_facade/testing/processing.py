@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from .errors import ApiError
 from .identifiers import ksef_number
 from .invoicexml import InvoiceXmlError, form_code_key, read_invoice
 from .servercrypto import sha256_b64
@@ -24,6 +25,7 @@ __all__ = [
     "INVOICE_IN_PROGRESS",
     "MAX_INVOICE_SIZE",
     "MAX_INVOICE_WITH_ATTACHMENT_SIZE",
+    "find_corrected_invoice",
     "invoice_status",
     "invoice_upo",
     "process_invoice",
@@ -49,6 +51,7 @@ def process_invoice(
     declared_size: int | None,
     offline: bool,
     file_name: str | None = None,
+    corrects: InvoiceRecord | None = None,
 ) -> InvoiceRecord:
     """Record an invoice in ``session`` and decide its outcome.
 
@@ -67,10 +70,13 @@ def process_invoice(
         content=content,
         file_name=file_name,
         offline=offline,
+        hash_of_corrected=corrects.invoice_hash if corrects else None,
     )
     session.invoices.append(invoice)
     session.updated = received
     invoice.outcome = _decide(sim, session, invoice, declared_hash, declared_size)
+    if corrects is not None and invoice.outcome.code == 200:
+        corrects.corrected_by = invoice.ksef_number
     return invoice
 
 
@@ -105,8 +111,10 @@ def _decide(
     limit = (
         MAX_INVOICE_WITH_ATTACHMENT_SIZE if facts.has_attachment else MAX_INVOICE_SIZE
     )
-    if facts.has_attachment and session.kind == "Online":
-        # weryfikacja-faktury.md: invoices with attachments only in batch sessions.
+    correction = invoice.hash_of_corrected is not None
+    if facts.has_attachment and session.kind == "Online" and not correction:
+        # weryfikacja-faktury.md: attachments only in batch sessions, except in
+        # technical corrections of offline invoices.
         return Status(415, "Brak możliwości wysyłania faktury z załącznikiem")
     if len(content) > limit:
         return Status(
@@ -173,7 +181,37 @@ def _metadata(
         "isSelfInvoicing": facts.is_self_invoicing,
         "formCode": dict(session.form_code),
         "permanentStorageDate": invoice.ready_at + timedelta(milliseconds=1),
+        "hashOfCorrectedInvoice": invoice.hash_of_corrected,
     }
+
+
+def find_corrected_invoice(
+    sim: Simulator, session: SessionRecord, corrected_hash: str
+) -> InvoiceRecord:
+    """Return the rejected offline invoice a technical correction names.
+
+    offline/korekta-techniczna.md: only a rejected invoice can be corrected, and
+    only once; the spec's codes are 21167 and 21166.
+    """
+    candidates = [
+        invoice
+        for other in sim.sessions.values()
+        if other.nip == session.nip
+        for invoice in other.invoices
+        if invoice.invoice_hash == corrected_hash
+    ]
+    if any(i.corrected_by for i in candidates):
+        raise ApiError(
+            21166, "Faktura posiada już przetworzoną prawidłowo korektę techniczną."
+        )
+    rejected = [i for i in candidates if invoice_status(sim, i).code >= 400]
+    if not rejected:
+        raise ApiError(
+            21167,
+            "Nie można wysłać korekty technicznej do prawidłowo przetworzonej "
+            "lub nieznanej faktury.",
+        )
+    return rejected[-1]
 
 
 def invoice_status(sim: Simulator, invoice: InvoiceRecord) -> Status:

@@ -108,6 +108,8 @@ class InvoiceRecord:
     metadata: dict[str, Any] | None = None
     extensions: dict[str, str] | None = None
     upo: bytes | None = field(default=None, repr=False)
+    hash_of_corrected: str | None = None
+    corrected_by: str | None = None
 
 
 @dataclass

@@ -326,3 +326,43 @@ def test_pef_invoice_online(authed: Kit) -> None:
     status = authed.invoice_status(session, sent.json()["referenceNumber"])
     assert status["status"]["code"] == 200
     assert status["ksefNumber"].startswith("5265877635-")
+
+
+def _offline_body(
+    kit: Kit, aes_key: bytes, iv: bytes, invoice: bytes, corrected: str
+) -> dict:
+    body = kit.send_body(aes_key, iv, invoice)
+    body["offlineMode"] = True
+    body["hashOfCorrectedInvoice"] = corrected
+    return body
+
+
+def test_technical_correction_of_a_rejected_offline_invoice(authed: Kit) -> None:
+    """korekta-techniczna.md: a rejected offline invoice can be corrected once."""
+    session, aes_key, iv = authed.open_online()
+    broken = invoice_xml("K/1").replace(b"<P_2>", b"<P_2x>", 1)
+    rejected = authed.send(session, aes_key, iv, broken).json()["referenceNumber"]
+    assert authed.invoice_status(session, rejected)["status"]["code"] == 430
+
+    url = f"/sessions/online/{session}/invoices"
+    body = _offline_body(authed, aes_key, iv, invoice_xml("K/1"), sha256_b64(broken))
+    sent = authed.client.post(url, headers=authed.auth, json=body)
+    status = authed.invoice_status(session, sent.json()["referenceNumber"])
+    assert status["status"]["code"] == 200
+    assert status["invoicingMode"] == "Offline"
+
+    again = _offline_body(authed, aes_key, iv, invoice_xml("K/2"), sha256_b64(broken))
+    assert _code(authed.client.post(url, headers=authed.auth, json=again)) == 21166
+
+
+def test_technical_correction_of_an_accepted_invoice_is_21167(authed: Kit) -> None:
+    """A correctly processed invoice cannot be technically corrected."""
+    session, aes_key, iv = authed.open_online()
+    original = invoice_xml("K/3")
+    accepted = authed.send(session, aes_key, iv, original).json()["referenceNumber"]
+    authed.invoice_status(session, accepted)
+    body = _offline_body(authed, aes_key, iv, invoice_xml("K/4"), sha256_b64(original))
+    response = authed.client.post(
+        f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
+    )
+    assert _code(response) == 21167

@@ -156,8 +156,8 @@ async def test_offline_mode_is_declared(env: SimulatorEnv) -> None:
     assert record.offline
 
 
-async def test_send_carries_hashes_sizes_and_correction(env: SimulatorEnv) -> None:
-    """The request names both hashes and sizes and the corrected invoice's hash."""
+async def test_send_carries_hashes_and_sizes(env: SimulatorEnv) -> None:
+    """The request names the plain and encrypted hashes and sizes."""
     bodies: list[dict[str, object]] = []
 
     def record(request: httpx.Request, response: httpx.Response) -> httpx.Response:
@@ -165,20 +165,63 @@ async def test_send_carries_hashes_sizes_and_correction(env: SimulatorEnv) -> No
             bodies.append(json.loads(request.content))
         return response
 
-    invoice = fa3_invoice(env.nip, "FV/KOR/1")
-    corrected = sha256_b64(b"the original invoice")
+    invoice = fa3_invoice(env.nip, "FV/H/1")
     transport = RewritingTransport(env.sim.async_transport(), record)
     async with async_client(env, transport=transport) as client:
         with nip_context(env.nip):
             async with client.online_session(FormCode.FA3) as session:
-                await session.send(invoice, hash_of_corrected_invoice=corrected)
+                await session.send(invoice)
 
     [body] = bodies
     assert body["invoiceHash"] == sha256_b64(invoice)
     assert body["invoiceSize"] == len(invoice)
     assert body["encryptedInvoiceSize"] == (len(invoice) // 16 + 1) * 16
-    assert body["hashOfCorrectedInvoice"] == corrected
     assert body["offlineMode"] is False
+    assert "hashOfCorrectedInvoice" not in body
+
+
+async def test_technical_correction_of_rejected_offline_invoice(
+    env: SimulatorEnv,
+) -> None:
+    """A rejected offline invoice is corrected by naming its hash; KSeF accepts it."""
+    rejected = b"<Faktura>broken offline invoice</Faktura>"
+    async with async_client(env) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3) as session:
+                first = await session.send(rejected, offline_mode=True)
+                assert (await first.wait()).outcome is Outcome.FAILED
+                second = await session.send(
+                    fa3_invoice(env.nip, "FV/OFF/1"),
+                    offline_mode=True,
+                    hash_of_corrected_invoice=sha256_b64(rejected),
+                )
+                number = await second.result()
+
+    assert is_valid_ksef_number(number)
+
+
+@pytest.mark.parametrize(
+    ("offline_mode", "corrected_hash", "message"),
+    [(False, sha256_b64(b"x"), "offline_mode"), (True, "abc", "SHA-256")],
+    ids=["online", "bad-hash"],
+)
+def test_malformed_correction_refused(
+    env: SimulatorEnv, offline_mode: bool, corrected_hash: str, message: str
+) -> None:
+    """A correction sent online or with a malformed hash is refused locally."""
+    with (
+        sync_client(env) as client,
+        nip_context(env.nip),
+        client.online_session(FormCode.FA3) as session,
+        pytest.raises(ValueError, match=message),
+    ):
+        session.send(
+            fa3_invoice(env.nip),
+            offline_mode=offline_mode,
+            hash_of_corrected_invoice=corrected_hash,
+        )
+
+    assert env.sim.request_counts["send_online_invoice"] == 0
 
 
 async def test_session_keeps_its_nip(env: SimulatorEnv) -> None:

@@ -209,15 +209,18 @@ class AsyncOnlineSession:
     ) -> AsyncInvoiceHandle:
         """Encrypt and send one invoice XML; return a handle to follow it.
 
-        ``offline_mode`` declares an invoice issued offline; a technical correction
-        names the SHA-256 (Base64) of the invoice it corrects in
-        ``hash_of_corrected_invoice``.
+        ``offline_mode`` declares an invoice issued offline. A technical correction
+        of a rejected offline invoice is sent with ``offline_mode=True`` and the
+        SHA-256 (Base64) of the rejected invoice in ``hash_of_corrected_invoice``
+        (offline/korekta-techniczna.md).
         """
         if self.closed:
             raise RuntimeError("The online session is closed.")
         content = invoice.encode("utf-8") if isinstance(invoice, str) else invoice
         if not isinstance(content, bytes) or not content:
             raise ValueError("invoice must be non-empty XML as bytes or str.")
+        if hash_of_corrected_invoice is not None:
+            _check_correction(hash_of_corrected_invoice, offline_mode=offline_mode)
 
         encrypted = crypto.aes_encrypt(content, self._key.reveal(), self._iv)
         invoice_hash = crypto.sha256_b64(content)
@@ -314,6 +317,23 @@ class AsyncOnlineSession:
                     self.reference_number, upo_reference
                 )
         return pages
+
+
+def _check_correction(corrected_hash: str, *, offline_mode: bool) -> None:
+    """Refuse a technical correction KSeF would reject for its form."""
+    if not offline_mode:
+        raise ValueError(
+            "A technical correction is sent with offline_mode=True "
+            "(offline/korekta-techniczna.md)."
+        )
+    try:
+        digest = base64.b64decode(corrected_hash, validate=True)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise ValueError(
+            "hash_of_corrected_invoice must be a Base64 SHA-256 (44 characters)."
+        )
 
 
 def _b64(data: bytes) -> str:

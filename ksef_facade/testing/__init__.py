@@ -10,7 +10,7 @@ Python API
 refresh_token_ttl=604800, authentication_token_ttl=3600, challenge_ttl=600,
 online_session_ttl=43200, max_invoices_per_session=10000,
 metadata_query_limit=10000, enforce_rate_limits=False, rate_limit_scale=1.0,
-validate_contract=False, spec_path=None, clock=None)``
+rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)``
     The state and controls. ``sim.app`` is the ASGI app (paths under ``/v2`` as in
     the spec; batch part uploads at ``/upload/...`` and UPO links at ``/upo/...``, no
     bearer). ``sim.async_transport()`` gives ``httpx.ASGITransport``;

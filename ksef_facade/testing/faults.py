@@ -8,7 +8,7 @@ fires on the next ``count`` (``None``: on every one). Kinds:
 ``latency``
     wait ``seconds`` before handling the request (combines with other faults);
 ``server_error``
-    answer ``status`` (5xx) without processing;
+    answer ``status`` (5xx, or 408) without processing;
 ``rate_limit``
     answer 429 with ``Retry-After: retry_after`` without processing;
 ``drop_before``
@@ -84,8 +84,8 @@ class Faults:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if route is not None and route not in operation_names():
             raise ValueError(f"unknown route {route!r}; use an operation name")
-        if kind == "server_error" and not 500 <= status <= 599:
-            raise ValueError("a server_error status must be 5xx")
+        if kind == "server_error" and not (status == 408 or 500 <= status <= 599):
+            raise ValueError("a server_error status must be 5xx or 408")
         if count is not None and count < 1:
             raise ValueError("count must be positive or None")
 

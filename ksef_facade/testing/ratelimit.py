@@ -37,13 +37,23 @@ _OWN_COUNTER = frozenset({"other", "public"})
 
 
 class RateLimiter:
-    """Sliding-window counters keyed by (context or IP, endpoint group)."""
+    """Sliding-window counters keyed by (context or IP, endpoint group).
 
-    def __init__(self, *, enabled: bool = False, scale: float = 1.0) -> None:
+    ``scale`` multiplies every limit (below 1 to reach them quickly in tests).
+    Going over a limit blocks the counter until the window frees up; with
+    ``escalation`` above 1, each request sent while blocked multiplies the remaining
+    block (limity-api.md: repeated violations lengthen the block), up to an hour.
+    """
+
+    def __init__(
+        self, *, enabled: bool = False, scale: float = 1.0, escalation: float = 1.0
+    ) -> None:
         self.enabled = enabled
         self.scale = scale
+        self.escalation = escalation
         self._lock = threading.Lock()
         self._hits: dict[tuple[str, str], deque[float]] = {}
+        self._blocked: dict[tuple[str, str], float] = {}
 
     def check(
         self, key: str, group: str, now: datetime, operation: str = ""
@@ -56,6 +66,12 @@ class RateLimiter:
 
         moment = now.timestamp()
         with self._lock:
+            until = self._blocked.get((key, counter), 0.0)
+            if moment < until:
+                remaining = min((until - moment) * self.escalation, _WINDOWS[-1])
+                self._blocked[(key, counter)] = moment + remaining
+                return max(1, math.ceil(remaining))
+
             hits = self._hits.setdefault((key, counter), deque())
             while hits and hits[0] <= moment - _WINDOWS[-1]:
                 hits.popleft()
@@ -66,8 +82,9 @@ class RateLimiter:
                 allowed = max(1, int(limit * self.scale))
                 recent = [t for t in hits if t > moment - window]
                 if len(recent) >= allowed:
-                    oldest = recent[-allowed]
-                    return max(1, math.ceil(oldest + window - moment))
+                    wait = recent[-allowed] + window - moment
+                    self._blocked[(key, counter)] = moment + wait
+                    return max(1, math.ceil(wait))
 
             hits.append(moment)
             return None
@@ -76,3 +93,4 @@ class RateLimiter:
         """Forget every counted request."""
         with self._lock:
             self._hits.clear()
+            self._blocked.clear()

@@ -79,6 +79,7 @@ class Simulator:
         metadata_query_limit: int = 10_000,
         enforce_rate_limits: bool = False,
         rate_limit_scale: float = 1.0,
+        rate_limit_escalation: float = 1.0,
         validate_contract: bool = False,
         spec_path: str | None = None,
         clock: Clock | None = None,

@@ -133,3 +133,15 @@ def test_clear_removes_rules(env: SimulatorEnv, kit: Kit) -> None:
     env.sim.faults.server_errors(None)
     env.sim.faults.clear()
     assert kit.client.post("/auth/challenge").status_code == 200
+
+
+def test_request_timeout_status_is_allowed(env: SimulatorEnv, kit: Kit) -> None:
+    """server_errors also injects 408 Request Timeout."""
+    env.sim.faults.server_errors(1, status=408, route="auth_challenge")
+    assert kit.client.post("/auth/challenge").status_code == 408
+
+
+def test_client_error_statuses_are_refused(env: SimulatorEnv) -> None:
+    """server_errors refuses statuses that are not server-side failures."""
+    with pytest.raises(ValueError, match="5xx"):
+        env.sim.faults.server_errors(1, status=404)

@@ -89,3 +89,21 @@ def test_limits_match_the_spec(pinned_spec_path) -> None:
         ]
         expected = tuple(declared.get(k) for k in ("perSecond", "perMinute", "perHour"))
         assert LIMITS[operation.group] == expected, operation.name
+
+
+def test_pushing_while_blocked_lengthens_the_block() -> None:
+    """With escalation, each request during a block doubles what is left of it."""
+    limiter = RateLimiter(enabled=True, escalation=2.0)
+    for _ in range(5):
+        limiter.check("k", "sessionList", T0)
+    assert limiter.check("k", "sessionList", T0) == 1
+    assert limiter.check("k", "sessionList", T0) == 2
+    assert limiter.check("k", "sessionList", T0) == 4
+    assert limiter.check("k", "sessionList", T0 + timedelta(seconds=5)) is None
+
+
+def test_scale_lowers_the_limits() -> None:
+    """scale=0.2 turns sessionList's 5 per second into 1."""
+    limiter = RateLimiter(enabled=True, scale=0.2)
+    assert limiter.check("k", "sessionList", T0) is None
+    assert limiter.check("k", "sessionList", T0) == 1

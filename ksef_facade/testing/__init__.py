@@ -63,14 +63,14 @@ Command line: ``ksef-sim serve --port 8765 --token NIP:SECRET`` (or
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-from .clock import ManualClock, SystemClock
-from .faults import Fault, Faults
-from .simulator import DEFAULT_PERMISSIONS, ReceivedInvoice, Simulator
-
 if TYPE_CHECKING:
+    from .clock import ManualClock, SystemClock
+    from .faults import Fault, Faults
     from .server import run_simulator
+    from .simulator import DEFAULT_PERMISSIONS, ReceivedInvoice, Simulator
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
@@ -83,11 +83,22 @@ __all__ = [
     "run_simulator",
 ]
 
+# Names are imported on first use, so that importing the package (for example as a
+# pytest plugin) needs neither starlette nor uvicorn until a simulator is built.
+_SOURCES = {
+    "DEFAULT_PERMISSIONS": ".simulator",
+    "Fault": ".faults",
+    "Faults": ".faults",
+    "ManualClock": ".clock",
+    "ReceivedInvoice": ".simulator",
+    "Simulator": ".simulator",
+    "SystemClock": ".clock",
+    "run_simulator": ".server",
+}
+
 
 def __getattr__(name: str) -> object:
-    # uvicorn is imported only when the loopback runner is asked for.
-    if name == "run_simulator":
-        from .server import run_simulator
-
-        return run_simulator
-    raise AttributeError(name)
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(source, __name__), name)

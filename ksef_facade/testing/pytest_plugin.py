@@ -6,19 +6,22 @@ provision a KSeF token for :data:`TEST_NIP`, use zero processing delay, and vali
 every request and response against the pinned spec when it is available: a response
 that breaks the contract fails the test, and so does a request unless the test calls
 ``env.allow_invalid_requests()`` (for tests that send bad requests on purpose).
+
+The module imports the simulator lazily, so it can be registered as a ``pytest11``
+plugin without making starlette or uvicorn a requirement of every test run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from .contract import default_spec_path
-from .server import run_simulator
-from .simulator import Simulator
+if TYPE_CHECKING:
+    from .simulator import Simulator
 
 __all__ = [
     "TEST_NIP",
@@ -79,6 +82,11 @@ def simulator_env(*, in_process: bool, **options: object) -> Iterator[SimulatorE
     ``options`` go to :class:`Simulator`; fixtures built on this helper get the
     same set-up as ``ksef_simulator`` with, for example, a processing delay.
     """
+    # Imported here so that loading this plugin needs no simulator extras.
+    from .contract import default_spec_path
+    from .server import run_simulator
+    from .simulator import Simulator
+
     options.setdefault("validate_contract", default_spec_path().is_file())
     sim = Simulator(**options)  # type: ignore[arg-type]
     token = sim.add_ksef_token(TEST_NIP)

@@ -53,8 +53,3 @@ def make_env() -> Iterator[Callable[..., SimulatorEnv]]:
 def manual_clock() -> ManualClock:
     """A clock that tests move by hand."""
     return ManualClock()
-
-
-def kit_for(env: SimulatorEnv, stack: ExitStack) -> Kit:
-    """Return a kit whose client closes with ``stack``."""
-    return Kit(stack.enter_context(env.client()))

@@ -13,6 +13,7 @@ import os
 import tarfile
 import time
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,47 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ksef_facade.testing.pytest_plugin import SimulatorEnv
+
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "ksef-samples"
 FA3 = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
 FA2 = {"systemCode": "FA (2)", "schemaVersion": "1-0E", "value": "FA"}
 NIP = "5265877635"
 BUYER_NIP = "7352765225"
+
+
+RR_XML = b"""<?xml version="1.0" encoding="utf-8"?>
+<Faktura xmlns="http://crd.gov.pl/wzor/2026/03/06/14189/">
+  <Naglowek>
+    <KodFormularza kodSystemowy="FA_RR (1)" wersjaSchemy="1-1E">FA_RR</KodFormularza>
+  </Naglowek>
+  <Podmiot1><DaneIdentyfikacyjne><NIP>5265877635</NIP><Nazwa>Skup</Nazwa>
+  </DaneIdentyfikacyjne></Podmiot1>
+  <Podmiot2><DaneIdentyfikacyjne><NIP>7352765225</NIP><Nazwa>Rolnik</Nazwa>
+  </DaneIdentyfikacyjne></Podmiot2>
+  <FakturaRR><KodWaluty>PLN</KodWaluty><P_4B>2026-01-05</P_4B><P_4C>RR/1</P_4C>
+  <P_11_1>100.00</P_11_1><P_11_2>7.00</P_11_2><P_12_1>107.00</P_12_1>
+  <RodzajFaktury>VAT_RR</RodzajFaktury></FakturaRR>
+</Faktura>"""
+
+PEF_XML = b"""<?xml version="1.0" encoding="utf-8"?>
+<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+ xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+ xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:ID>PEF/1</cbc:ID><cbc:IssueDate>2026-01-06</cbc:IssueDate>
+  <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
+  <cac:AccountingSupplierParty><cac:Party><cac:PartyTaxScheme>
+    <cbc:CompanyID>PL5265877635</cbc:CompanyID></cac:PartyTaxScheme></cac:Party>
+  </cac:AccountingSupplierParty>
+  <cac:AccountingCustomerParty><cac:Party><cac:PartyTaxScheme>
+    <cbc:CompanyID>PL7352765225</cbc:CompanyID></cac:PartyTaxScheme></cac:Party>
+  </cac:AccountingCustomerParty>
+  <cac:TaxTotal><cbc:TaxAmount currencyID="EUR">23.00</cbc:TaxAmount></cac:TaxTotal>
+  <cac:LegalMonetaryTotal>
+    <cbc:TaxExclusiveAmount currencyID="EUR">100.00</cbc:TaxExclusiveAmount>
+    <cbc:TaxInclusiveAmount currencyID="EUR">123.00</cbc:TaxInclusiveAmount>
+  </cac:LegalMonetaryTotal>
+</Invoice>"""
 
 
 def sha256_b64(data: bytes) -> str:
@@ -254,3 +291,8 @@ class Kit:
         return self.client.request(
             request["method"], request["url"], headers=request["headers"], content=part
         )
+
+
+def kit_for(env: SimulatorEnv, stack: ExitStack) -> Kit:
+    """Return a kit whose client closes with ``stack``."""
+    return Kit(stack.enter_context(env.client()))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
-from conftest import kit_for
-from simkit import FA2, Kit, aes_encrypt, invoice_xml, sha256_b64
-from test_invoicexml import PEF_XML
+from simkit import FA2, PEF_XML, Kit, aes_encrypt, invoice_xml, kit_for, sha256_b64
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
-from conftest import kit_for
-from simkit import Kit
+from simkit import Kit, kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv

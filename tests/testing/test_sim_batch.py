@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
-from conftest import kit_for
 from simkit import (
     FA3,
     Kit,
     aes_encrypt,
     invoice_xml,
+    kit_for,
     sha256_b64,
     targz_package,
     zip_package,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from simkit import invoice_xml
+from simkit import PEF_XML, RR_XML, invoice_xml
 
 from ksef_facade.testing.invoicexml import InvoiceXmlError, read_invoice
 
@@ -13,39 +13,6 @@ FA3 = ("FA (3)", "1-0E", "FA")
 RR = ("FA_RR (1)", "1-1E", "FA_RR")
 PEF = ("PEF (3)", "2-1", "PEF")
 PEF_KOR = ("PEF_KOR (3)", "2-1", "PEF")
-
-RR_XML = b"""<?xml version="1.0" encoding="utf-8"?>
-<Faktura xmlns="http://crd.gov.pl/wzor/2026/03/06/14189/">
-  <Naglowek>
-    <KodFormularza kodSystemowy="FA_RR (1)" wersjaSchemy="1-1E">FA_RR</KodFormularza>
-  </Naglowek>
-  <Podmiot1><DaneIdentyfikacyjne><NIP>5265877635</NIP><Nazwa>Skup</Nazwa>
-  </DaneIdentyfikacyjne></Podmiot1>
-  <Podmiot2><DaneIdentyfikacyjne><NIP>7352765225</NIP><Nazwa>Rolnik</Nazwa>
-  </DaneIdentyfikacyjne></Podmiot2>
-  <FakturaRR><KodWaluty>PLN</KodWaluty><P_4B>2026-01-05</P_4B><P_4C>RR/1</P_4C>
-  <P_11_1>100.00</P_11_1><P_11_2>7.00</P_11_2><P_12_1>107.00</P_12_1>
-  <RodzajFaktury>VAT_RR</RodzajFaktury></FakturaRR>
-</Faktura>"""
-
-PEF_XML = b"""<?xml version="1.0" encoding="utf-8"?>
-<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
- xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
- xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
-  <cbc:ID>PEF/1</cbc:ID><cbc:IssueDate>2026-01-06</cbc:IssueDate>
-  <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
-  <cac:AccountingSupplierParty><cac:Party><cac:PartyTaxScheme>
-    <cbc:CompanyID>PL5265877635</cbc:CompanyID></cac:PartyTaxScheme></cac:Party>
-  </cac:AccountingSupplierParty>
-  <cac:AccountingCustomerParty><cac:Party><cac:PartyTaxScheme>
-    <cbc:CompanyID>PL7352765225</cbc:CompanyID></cac:PartyTaxScheme></cac:Party>
-  </cac:AccountingCustomerParty>
-  <cac:TaxTotal><cbc:TaxAmount currencyID="EUR">23.00</cbc:TaxAmount></cac:TaxTotal>
-  <cac:LegalMonetaryTotal>
-    <cbc:TaxExclusiveAmount currencyID="EUR">100.00</cbc:TaxExclusiveAmount>
-    <cbc:TaxInclusiveAmount currencyID="EUR">123.00</cbc:TaxInclusiveAmount>
-  </cac:LegalMonetaryTotal>
-</Invoice>"""
 
 
 def test_fa3_facts() -> None:

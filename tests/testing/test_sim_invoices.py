@@ -5,8 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
-from conftest import kit_for
-from simkit import BUYER_NIP, Kit, invoice_xml
+from simkit import BUYER_NIP, Kit, invoice_xml, kit_for
 
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
 

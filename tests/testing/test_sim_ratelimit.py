@@ -6,7 +6,7 @@ import json
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
-from conftest import kit_for
+from simkit import kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.operations import OPERATIONS

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 from test_client import RewritingTransport, async_client, fa3_invoice, sync_client
 
-from ksef_facade import InvoiceRejectedError, KsefTimeoutError, nip_context
+from ksef_facade import InvoiceRejectedError, KsefTimeoutError, Secret, nip_context
+from ksef_facade._concurrency import run_bounded
 from ksef_facade.crypto import sha256_b64
 from ksef_facade.forms import FormCode
 from ksef_facade.identifiers import is_valid_ksef_number
@@ -301,3 +302,27 @@ def test_invoice_wait_times_out() -> None:
 
         assert raised.value.reference_number == handle.reference_number
         assert env.sim.request_counts["session_invoice_status"] >= 2
+
+
+def test_threads_for_many_nips_keep_their_contexts(env: SimulatorEnv) -> None:
+    """Threads each in their own nip_context send as their own taxpayer."""
+    nips = ["5265877635", "5213017228", "3896717236", "1111111111"]
+    tokens = {nip: env.sim.add_ksef_token(nip) for nip in nips[1:]}
+    tokens[env.nip] = env.ksef_token
+
+    def send_as(nip: str, index: int) -> Callable[[], str]:
+        def work() -> str:
+            with nip_context(nip), client.online_session(FormCode.FA3) as session:
+                return session.send(fa3_invoice(nip, f"FV/{index}")).result()
+
+        return work
+
+    with sync_client(env, ksef_token=lambda nip: Secret(tokens[nip])) as client:
+        numbers = run_bounded(
+            [send_as(nip, index) for index, nip in enumerate(nips * 2)], limit=8
+        )
+
+    assert [number[:10] for number in numbers] == nips * 2
+    received = env.sim.received_invoices()
+    assert all(invoice.context_nip == invoice.ksef_number[:10] for invoice in received)
+    assert env.sim.request_counts["auth_ksef_token"] == len(nips)

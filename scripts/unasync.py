@@ -44,6 +44,8 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\b__anext__\b", "__next__"),
         (r"\bStopAsyncIteration\b", "StopIteration"),
         (r"\basyncio_detailed\b", "sync_detailed"),
+        # The generated client keeps one httpx client per flavour.
+        (r"\b(set|get)_async_httpx_client\b", r"\1_httpx_client"),
         (r"\bhandle_async_request\b", "handle_request"),
         (r"\baclose\b", "close"),
         (r"\baread\b", "read"),

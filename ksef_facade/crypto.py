@@ -178,7 +178,9 @@ def load_public_key(
 
 def rsa_oaep_encrypt(key: PublicKeyInfo, data: bytes) -> bytes:
     """Encrypt ``data`` with RSA-OAEP, SHA-256 and MGF1 with SHA-256."""
-    oaep = OAEP(mgf=MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    oaep = OAEP(
+        mgf=MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+    )
     return key.public_key.encrypt(data, oaep)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import auth, batch, invoices, online, security, status, tokens
+from . import auth, batch, exports, invoices, online, security, status, tokens
 from .calls import Call, Reply
 from .errors import (
     ApiError,
@@ -79,6 +79,9 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "download_upo": status.download_upo,
     "get_invoice": invoices.get_invoice,
     "query_invoice_metadata": invoices.query_invoice_metadata,
+    "start_export": exports.start_export,
+    "export_status": exports.get_export_status,
+    "download_export_part": exports.download_export_part,
 }
 
 # sesja-wsadowa.md: a part is at most 100 MB before encryption (plus padding).

@@ -9,6 +9,7 @@ reports ``hasMore``, ``isTruncated`` (over 10 000 results) and, for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,14 @@ from .processing import invoice_status
 from .servercrypto import sha256_b64
 from .state import InvoiceRecord
 
-__all__ = ["get_invoice", "query_invoice_metadata"]
+__all__ = [
+    "Selection",
+    "date_of",
+    "get_invoice",
+    "metadata_json",
+    "query_invoice_metadata",
+    "select_invoices",
+]
 
 _SUBJECTS = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
 _DATE_TYPES = ("Issue", "Invoicing", "PermanentStorage")
@@ -61,7 +69,8 @@ def get_invoice(call: Call) -> Reply:
     )
 
 
-def _date_of(invoice: InvoiceRecord, date_type: str) -> datetime:
+def date_of(invoice: InvoiceRecord, date_type: str) -> datetime:
+    """Return the invoice's Issue, Invoicing or PermanentStorage date."""
     facts = invoice.metadata or {}
     if date_type == "Issue":
         return datetime.fromisoformat(str(facts["issueDate"])).replace(
@@ -74,7 +83,8 @@ def _date_of(invoice: InvoiceRecord, date_type: str) -> datetime:
     return moment
 
 
-def _metadata_json(invoice: InvoiceRecord) -> dict[str, Any]:
+def metadata_json(invoice: InvoiceRecord) -> dict[str, Any]:
+    """Return the ``InvoiceMetadata`` object of an accepted invoice."""
     facts = invoice.metadata or {}
     seller: dict[str, Any] = {"nip": facts["sellerNip"]}
     if facts.get("sellerName"):
@@ -179,31 +189,30 @@ def _query_int(call: Call, name: str, default: int, low: int, high: int | None) 
     return value
 
 
-def query_invoice_metadata(call: Call) -> Reply:
-    """POST /invoices/query/metadata: filtered, sorted, paged invoice metadata."""
-    sim = call.sim
-    access = call.access("InvoiceRead")
-    sort_order = call.query.get("sortOrder", "Asc")
-    if sort_order not in ("Asc", "Desc"):
-        raise ApiError(21405, "Parametr 'sortOrder' musi mieć wartość Asc lub Desc.")
-    offset = _query_int(call, "pageOffset", 0, 0, None)
-    size = _query_int(call, "pageSize", 10, 10, 250)
+@dataclass(frozen=True)
+class Selection:
+    """Invoices matching a filter set, oldest first by the filter's date type."""
 
-    filters = call.json()
+    invoices: list[InvoiceRecord]
+    date_type: str
+    hwm: datetime | None
+
+
+def select_invoices(call: Call, access: Access, filters: dict[str, Any]) -> Selection:
+    """Apply ``InvoiceQueryFilters`` for the caller's context (21405, 21183)."""
+    sim = call.sim
     subject = str_field(filters, "subjectType", choices=_SUBJECTS)
     date_range = object_field(filters, "dateRange")
     date_type = str_field(date_range, "dateType", choices=_DATE_TYPES)
     start = date_time(date_range.get("from"), "dateRange.from")
     now = sim.now()
-    end = (
-        date_time(date_range["to"], "dateRange.to")
-        if optional(date_range, "to")
-        else now
-    )
+    end = now
+    if optional(date_range, "to"):
+        end = date_time(date_range["to"], "dateRange.to")
     if end < start or end - start > _MAX_RANGE:
         raise ApiError(21405, "Zakres dat musi być niepusty i nie dłuższy niż 100 dni.")
 
-    # The high-water mark: everything stored before now is complete (hwm.md).
+    # pobieranie-faktur/hwm.md: everything stored before now is complete.
     hwm = None
     if date_type == "PermanentStorage":
         hwm = min(end, now)
@@ -222,10 +231,25 @@ def query_invoice_metadata(call: Call) -> Reply:
         for invoice in sim.invoices_by_ksef_number.values()
         if invoice_status(sim, invoice).code == 200
         and _subject_matches(access, subject, invoice)
-        and start <= _date_of(invoice, date_type) <= end
+        and start <= date_of(invoice, date_type) <= end
         and _filters_match(filters, invoice)
     ]
-    found.sort(key=lambda i: (_date_of(i, date_type), i.ksef_number or ""))
+    found.sort(key=lambda i: (date_of(i, date_type), i.ksef_number or ""))
+    return Selection(found, date_type, hwm)
+
+
+def query_invoice_metadata(call: Call) -> Reply:
+    """POST /invoices/query/metadata: filtered, sorted, paged invoice metadata."""
+    sim = call.sim
+    access = call.access("InvoiceRead")
+    sort_order = call.query.get("sortOrder", "Asc")
+    if sort_order not in ("Asc", "Desc"):
+        raise ApiError(21405, "Parametr 'sortOrder' musi mieć wartość Asc lub Desc.")
+    offset = _query_int(call, "pageOffset", 0, 0, None)
+    size = _query_int(call, "pageSize", 10, 10, 250)
+
+    selection = select_invoices(call, access, call.json())
+    found = list(selection.invoices)
     if sort_order == "Desc":
         found.reverse()
 
@@ -236,8 +260,8 @@ def query_invoice_metadata(call: Call) -> Reply:
     body: dict[str, Any] = {
         "hasMore": offset + size < len(found) or truncated,
         "isTruncated": truncated and offset + size >= len(found),
-        "invoices": [_metadata_json(invoice) for invoice in chunk],
+        "invoices": [metadata_json(invoice) for invoice in chunk],
     }
-    if hwm is not None:
-        body["permanentStorageHwmDate"] = timestamp(hwm)
+    if selection.hwm is not None:
+        body["permanentStorageHwmDate"] = timestamp(selection.hwm)
     return Reply(200, body)

@@ -121,6 +121,13 @@ OPERATIONS = (
         "sessionMisc",
     ),
     Operation("get_invoice", "GET", "/invoices/ksef/{ksefNumber}", "invoiceDownload"),
+    Operation("start_export", "POST", "/invoices/exports", "invoiceExport"),
+    Operation(
+        "export_status",
+        "GET",
+        "/invoices/exports/{referenceNumber}",
+        "invoiceExportStatus",
+    ),
     Operation(
         "query_invoice_metadata", "POST", "/invoices/query/metadata", "invoiceMetadata"
     ),
@@ -128,6 +135,7 @@ OPERATIONS = (
         "upload_part", "PUT", "/upload/{referenceNumber}/{ordinalNumber}", "presigned"
     ),
     Operation("download_upo", "GET", "/upo/{token}", "presigned"),
+    Operation("download_export_part", "GET", "/export/{token}", "presigned"),
 )
 
 _BY_NAME = {operation.name: operation for operation in OPERATIONS}

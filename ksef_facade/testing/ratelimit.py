@@ -31,6 +31,8 @@ LIMITS: dict[str, tuple[int | None, int | None, int | None]] = {
     "sessionMisc": (10, 120, 1200),
     "invoiceDownload": (8, 16, 64),
     "invoiceMetadata": (8, 16, 20),
+    "invoiceExport": (8, 16, 20),
+    "invoiceExportStatus": (10, 60, 600),
 }
 _WINDOWS = (1.0, 60.0, 3600.0)
 _OWN_COUNTER = frozenset({"other", "public"})

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 __all__ = [
     "DecryptionError",
     "aes_cbc_decrypt",
+    "aes_cbc_encrypt",
     "certificate_id",
     "public_key_id",
     "rsa_oaep_decrypt",
@@ -160,6 +161,14 @@ def rsa_oaep_decrypt(key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes:
         return key.decrypt(ciphertext, oaep)
     except ValueError as exc:
         raise DecryptionError("RSA-OAEP decryption failed") from exc
+
+
+def aes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """Encrypt ``data`` with AES-256-CBC and PKCS#7 padding (for export packages)."""
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
 
 
 def aes_cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .contract import ContractValidator
+    from .exports import ExportRecord
 
 __all__ = ["DEFAULT_PERMISSIONS", "ReceivedInvoice", "Simulator"]
 
@@ -77,6 +78,7 @@ class Simulator:
         online_session_ttl: float = 12 * 3600.0,
         max_invoices_per_session: int = 10_000,
         metadata_query_limit: int = 10_000,
+        export_part_size: int = 50_000_000,
         enforce_rate_limits: bool = False,
         rate_limit_scale: float = 1.0,
         rate_limit_escalation: float = 1.0,
@@ -96,6 +98,7 @@ class Simulator:
         self.online_session_ttl = online_session_ttl
         self.max_invoices_per_session = max_invoices_per_session
         self.metadata_query_limit = metadata_query_limit
+        self.export_part_size = export_part_size
 
         self.keys = KeyStore(seed, self.clock.now())
         self.faults = Faults()
@@ -115,6 +118,7 @@ class Simulator:
         self.sessions: dict[str, SessionRecord] = {}
         self.invoices_by_ksef_number: dict[str, InvoiceRecord] = {}
         self.accepted_invoice_keys: dict[tuple[str, str, str], InvoiceRecord] = {}
+        self.exports: dict[str, ExportRecord] = {}
 
         self._jwt_secret = hashlib.sha256(f"ksef-sim-jwt:{seed}".encode()).digest()
         self.presign_secret = hashlib.sha256(f"ksef-sim-url:{seed}".encode()).digest()

@@ -9,12 +9,14 @@ Python API
 ``Simulator(seed=0, processing_delay=0.0, access_token_ttl=900,
 refresh_token_ttl=604800, authentication_token_ttl=3600, challenge_ttl=600,
 online_session_ttl=43200, max_invoices_per_session=10000,
-metadata_query_limit=10000, enforce_rate_limits=False, rate_limit_scale=1.0,
+metadata_query_limit=10000, export_part_size=50000000,
+enforce_rate_limits=False, rate_limit_scale=1.0,
 rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)``
     The state and controls. ``sim.app`` is the ASGI app (paths under ``/v2`` as in
-    the spec; batch part uploads at ``/upload/...`` and UPO links at ``/upo/...``, no
-    bearer). ``sim.async_transport()`` gives ``httpx.ASGITransport``;
-    ``sim.sync_transport()`` a blocking transport running the app on a private loop.
+    the spec; batch part uploads at ``/upload/...``, UPO links at ``/upo/...`` and
+    export parts at ``/export/...``, all without a bearer).
+    ``sim.async_transport()`` gives ``httpx.ASGITransport``; ``sim.sync_transport()``
+    a blocking transport running the app on a private loop.
 
     Controls: ``add_ksef_token(nip, token=None, *, permissions=DEFAULT_PERMISSIONS)``
     returns the token secret; ``revoke_ksef_token(token)``; ``rotate_keys(usage=None,

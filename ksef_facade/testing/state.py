@@ -146,7 +146,6 @@ class SessionRecord:
     valid_until: datetime | None
     aes_key: bytes | None = field(default=None, repr=False)
     iv: bytes | None = field(default=None, repr=False)
-    status: Status = field(default_factory=lambda: Status(100, "Sesja otwarta"))
     closed: datetime | None = None
     ready_at: datetime | None = None
     final_status: Status | None = None

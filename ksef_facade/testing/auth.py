@@ -9,6 +9,7 @@ auth session stops its refresh token, access tokens live until they expire.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from .calls import Call, Reply
@@ -29,6 +30,7 @@ __all__ = [
     "auth_status",
     "auth_xades_signature",
     "decide_token_auth",
+    "read_ip_policy",
 ]
 
 _IN_PROGRESS = Status(100, "Uwierzytelnianie w toku")
@@ -98,6 +100,40 @@ def decide_token_auth(
     return _SUCCESS, record.reference_number, list(record.permissions)
 
 
+def _ip_range(text: str, kind: str) -> tuple[int, int]:
+    try:
+        if kind == "ip4Masks":
+            network = ipaddress.IPv4Network(text, strict=False)
+            return int(network.network_address), int(network.broadcast_address)
+        if kind == "ip4Ranges":
+            first, _, last = text.partition("-")
+            return int(ipaddress.IPv4Address(first)), int(ipaddress.IPv4Address(last))
+        address = int(ipaddress.IPv4Address(text))
+    except ValueError as exc:
+        raise ApiError(
+            21405, f"Nieprawidłowa wartość w authorizationPolicy: {text}"
+        ) from exc
+    return address, address
+
+
+def read_ip_policy(body: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """Return the allowed IPv4 ranges of ``authorizationPolicy``, if it sets any."""
+    policy = body.get("authorizationPolicy")
+    allowed = policy.get("allowedIps") if isinstance(policy, dict) else None
+    if not isinstance(allowed, dict):
+        return None
+
+    ranges = []
+    for kind in ("ip4Addresses", "ip4Ranges", "ip4Masks"):
+        values = allowed.get(kind) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ApiError(
+                21405, f"Pole 'authorizationPolicy.allowedIps.{kind}' jest błędne."
+            )
+        ranges += [_ip_range(value, kind) for value in values]
+    return ranges or None
+
+
 def auth_ksef_token(call: Call) -> Reply:
     """POST /auth/ksef-token: start authentication with an encrypted KSeF token."""
     sim = call.sim
@@ -136,6 +172,7 @@ def auth_ksef_token(call: Call) -> Reply:
         except DecryptionError:
             continue
 
+    allowed_ips = read_ip_policy(body)
     context_id = {"type": context_type, "value": context_value}
     outcome, token_reference, permissions = decide_token_auth(
         call, challenge, context_id, plaintext
@@ -148,6 +185,7 @@ def auth_ksef_token(call: Call) -> Reply:
         outcome=outcome,
         permissions=permissions,
         token_reference=token_reference,
+        allowed_ips=allowed_ips,
     )
     sim.auth_operations[operation.reference_number] = operation
     token, valid_until = sim.issue_token(

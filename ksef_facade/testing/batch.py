@@ -29,6 +29,7 @@ from .sessions_common import (
     find_session,
     read_encryption,
     read_form_code,
+    wants_subject_validation,
 )
 from .state import BatchPackage, SessionRecord, Status
 
@@ -110,6 +111,7 @@ def open_batch_session(call: Call) -> Reply:
         iv=iv,
         offline=bool(body.get("offlineMode") is True),
         batch=package,
+        validate_subjects=wants_subject_validation(call),
     )
     if aes_key is None:
         session.final_status = Status(415, "Błąd odszyfrowania dostarczonego klucza")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class Call:
     def access(self, *any_of: str) -> Access:
         """Check the access token and that it grants one of ``any_of``."""
         access = self.sim.verify_token(self.bearer(), ("access",))
+        self._check_ip(access)
         if any_of and not set(any_of) & set(access.permissions):
             raise Forbidden(
                 "missing-permissions",
@@ -85,3 +87,20 @@ class Call:
                 },
             )
         return access
+
+    def _check_ip(self, access: Access) -> None:
+        # uwierzytelnianie.md: authorizationPolicy limits the IPs using the token.
+        operation = self.sim.auth_operations[access.auth_reference]
+        if operation.allowed_ips is None:
+            return
+        try:
+            address = int(ipaddress.IPv4Address(self.client_ip))
+        except ValueError:
+            address = -1
+        if not any(low <= address <= high for low, high in operation.allowed_ips):
+            raise Forbidden(
+                "ip-not-allowed",
+                "Żądanie pochodzi z adresu IP innego niż wskazany podczas "
+                "uwierzytelnienia.",
+                {"clientIp": self.client_ip},
+            )

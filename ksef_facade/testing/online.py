@@ -24,6 +24,7 @@ from .sessions_common import (
     find_session,
     read_encryption,
     read_form_code,
+    wants_subject_validation,
 )
 from .state import SessionRecord, Status
 
@@ -52,6 +53,7 @@ def open_online_session(call: Call) -> Reply:
         valid_until=now + timedelta(seconds=sim.online_session_ttl),
         aes_key=aes_key,
         iv=iv,
+        validate_subjects=wants_subject_validation(call),
     )
     if aes_key is None:
         session.final_status, session.ready_at = _KEY_ERROR, now

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
-from .identifiers import ksef_number
+from .identifiers import is_valid_nip, ksef_number
 from .invoicexml import InvoiceXmlError, form_code_key, read_invoice
 from .servercrypto import sha256_b64
 from .state import InvoiceRecord, SessionRecord, Status, UpoPage
@@ -128,6 +128,17 @@ def _decide(
             "Nieprawidłowy zakres uprawnień",
             (f"Brak uprawnień do wystawienia faktury w imieniu {facts.seller_nip}.",),
         )
+    if session.validate_subjects:
+        nips = [facts.seller_nip]
+        if facts.buyer_type == "Nip" and facts.buyer_value:
+            nips.append(facts.buyer_value)
+        wrong = [nip for nip in nips if not is_valid_nip(nip)]
+        if wrong:
+            return Status(
+                450,
+                "Błąd weryfikacji semantyki dokumentu faktury",
+                (f"Nieprawidłowa suma kontrolna NIP: {', '.join(wrong)}.",),
+            )
     if facts.issue_date > invoice.received.date():
         return Status(
             450,

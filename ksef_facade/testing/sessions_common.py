@@ -17,6 +17,7 @@ __all__ = [
     "find_session",
     "read_encryption",
     "read_form_code",
+    "wants_subject_validation",
 ]
 
 # spec: "Wymagane jedno z uprawnień" of the session endpoints.
@@ -61,6 +62,16 @@ def read_encryption(call: Call, body: dict[str, Any]) -> tuple[bytes | None, byt
         if len(aes_key) == 32:
             return aes_key, iv
     return None, iv
+
+
+def wants_subject_validation(call: Call) -> bool:
+    """Tell whether the request enables ``subject-identifier-validation``.
+
+    The spec's session-open endpoints: ``X-KSeF-Feature: subject-identifier-validation``
+    turns on the NIP checksum checks that weryfikacja-faktury.md applies in production.
+    """
+    features = call.headers.get("x-ksef-feature", "")
+    return "subject-identifier-validation" in [f.strip() for f in features.split(",")]
 
 
 def find_session(call: Call, access: Access, kind: str | None = None) -> SessionRecord:

@@ -75,6 +75,7 @@ class AuthOperation:
     revoked: bool = False
     last_refresh: datetime | None = None
     refresh_valid_until: datetime | None = None
+    allowed_ips: list[tuple[int, int]] | None = None
 
 
 @dataclass
@@ -153,3 +154,4 @@ class SessionRecord:
     batch: BatchPackage | None = None
     upo_pages: list[UpoPage] = field(default_factory=list)
     offline: bool = False
+    validate_subjects: bool = False

@@ -201,12 +201,14 @@ class Kit:
         }
         return aes_key, iv, info
 
-    def open_online(self, form_code: dict | None = None) -> tuple[str, bytes, bytes]:
+    def open_online(
+        self, form_code: dict | None = None, headers: dict | None = None
+    ) -> tuple[str, bytes, bytes]:
         """Open an online session; return its reference, AES key and IV."""
         aes_key, iv, info = self.encryption()
         response = self.client.post(
             "/sessions/online",
-            headers=self.auth,
+            headers={**self.auth, **(headers or {})},
             json={"formCode": form_code or FA3, "encryption": info},
         )
         assert response.status_code == 201, response.text

@@ -265,3 +265,37 @@ def test_xades_is_not_supported_yet(env: SimulatorEnv, kit: Kit) -> None:
     assert (
         "XAdES" in response.json()["exception"]["exceptionDetailList"][0]["details"][0]
     )
+
+
+def _auth_with_policy(kit: Kit, env: SimulatorEnv, allowed: dict) -> None:
+    challenge = kit.client.post("/auth/challenge").json()
+    key = kit.key("KsefTokenEncryption")
+    encrypted = key.wrap(f"{env.ksef_token}|{challenge['timestampMs']}".encode())
+    started = kit.client.post(
+        "/auth/ksef-token",
+        json={
+            "challenge": challenge["challenge"],
+            "contextIdentifier": {"type": "Nip", "value": env.nip},
+            "encryptedToken": base64.b64encode(encrypted).decode(),
+            "authorizationPolicy": {"allowedIps": allowed},
+        },
+    ).json()
+    headers = _bearer(started["authenticationToken"]["token"])
+    kit.wait_auth(started)
+    kit.access_token = kit.client.post("/auth/token/redeem", headers=headers).json()[
+        "accessToken"
+    ]["token"]
+
+
+def test_ip_policy_allows_listed_addresses(env: SimulatorEnv, kit: Kit) -> None:
+    """An access token limited to a mask covering the client works."""
+    _auth_with_policy(kit, env, {"ip4Masks": ["127.0.0.0/8"]})
+    assert kit.client.get("/auth/sessions", headers=kit.auth).status_code == 200
+
+
+def test_ip_policy_refuses_other_addresses(env: SimulatorEnv, kit: Kit) -> None:
+    """Using the token from another IP is 403 ip-not-allowed."""
+    _auth_with_policy(kit, env, {"ip4Ranges": ["10.0.0.1-10.0.0.9"]})
+    response = kit.client.get("/auth/sessions", headers=kit.auth)
+    assert response.status_code == 403
+    assert response.json()["reasonCode"] == "ip-not-allowed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
+import httpx
+import pytest
 from simkit import FA2, PEF_XML, Kit, aes_encrypt, invoice_xml, kit_for, sha256_b64
 
 from ksef_facade.testing.clock import ManualClock
@@ -364,3 +366,35 @@ def test_technical_correction_of_an_accepted_invoice_is_21167(authed: Kit) -> No
         f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
     )
     assert _code(response) == 21167
+
+
+def test_subject_validation_feature_checks_nips(authed: Kit) -> None:
+    """X-KSeF-Feature: subject-identifier-validation rejects a bad buyer NIP."""
+    feature = {"X-KSeF-Feature": "subject-identifier-validation"}
+    session, aes_key, iv = authed.open_online(headers=feature)
+    invoice = invoice_xml("N/1").replace(b"7352765225", b"7352765226")
+    sent = authed.send(session, aes_key, iv, invoice)
+    status = authed.invoice_status(session, sent.json()["referenceNumber"])
+    assert status["status"]["code"] == 450
+    assert "7352765226" in status["status"]["details"][0]
+
+
+def test_subject_validation_is_off_by_default(authed: Kit) -> None:
+    """Without the feature header a bad buyer NIP is accepted (TEST behaviour)."""
+    invoice = invoice_xml("N/2").replace(b"7352765225", b"7352765226")
+    assert _send_and_wait(authed, invoice)["status"]["code"] == 200
+
+
+def test_drop_after_send_leaves_the_invoice_findable(
+    env: SimulatorEnv, authed: Kit
+) -> None:
+    """After a dropped send, the session's invoice list shows it by hash."""
+    session, aes_key, iv = authed.open_online()
+    invoice = invoice_xml("R/1")
+    env.sim.faults.drop_after(1, route="send_online_invoice")
+    with pytest.raises(httpx.RemoteProtocolError):
+        authed.send(session, aes_key, iv, invoice)
+    listed = authed.client.get(
+        f"/sessions/{session}/invoices", headers=authed.auth
+    ).json()
+    assert [i["invoiceHash"] for i in listed["invoices"]] == [sha256_b64(invoice)]

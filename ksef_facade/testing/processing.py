@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
 from .identifiers import is_valid_nip, ksef_number
-from .invoicexml import InvoiceXmlError, form_code_key, read_invoice
+from .invoicexml import InvoiceFacts, InvoiceXmlError, form_code_key, read_invoice
 from .servercrypto import sha256_b64
 from .state import InvoiceRecord, SessionRecord, Status, UpoPage
 from .upo import MAX_DOCUMENTS_PER_PAGE, UpoContext, build_upo
@@ -172,7 +172,7 @@ def _decide(
 
 
 def _metadata(
-    session: SessionRecord, invoice: InvoiceRecord, facts: Any
+    session: SessionRecord, invoice: InvoiceRecord, facts: InvoiceFacts
 ) -> dict[str, Any]:
     buyer: dict[str, Any] = {"type": facts.buyer_type}
     if facts.buyer_value is not None:

@@ -86,7 +86,9 @@ class RetryStats:
     received from the server. `gave_up`: requests handed back although their outcome
     was retryable in principle. `held_back`: requests the throttle refused to send.
     `total_wait`: seconds of retry waits scheduled (slept, or skipped under
-    `retry.no_waits()`).
+    `retry.no_waits()`). The online session adds its reconciliations of failed
+    invoice sends (`ksef_facade.reconcile`): `reconciled` sends looked up, of which
+    `adopted` were found and `resent` were sent again.
     """
 
     def __init__(self) -> None:
@@ -97,14 +99,22 @@ class RetryStats:
         self.gave_up = 0
         self.held_back = 0
         self.total_wait = 0.0
+        self.reconciled = 0
+        self.adopted = 0
+        self.resent = 0
 
     def __repr__(self) -> str:
         return (
             f"RetryStats(attempts={self.attempts}, retries={self.retries}, "
             f"rate_limited={self.rate_limited}, gave_up={self.gave_up}, "
-            f"held_back={self.held_back}, "
-            f"total_wait={self.total_wait:.2f})"
+            f"held_back={self.held_back}, total_wait={self.total_wait:.2f}, "
+            f"reconciled={self.reconciled}, adopted={self.adopted}, "
+            f"resent={self.resent})"
         )
+
+    def note_reconciliation(self, *, adopted: bool, resent: bool) -> None:
+        """Count one failed invoice send looked up, and what came of it."""
+        self._add(reconciled=1, adopted=int(adopted), resent=int(resent))
 
     def _add(
         self,
@@ -115,6 +125,9 @@ class RetryStats:
         gave_up: int = 0,
         held_back: int = 0,
         wait: float = 0.0,
+        reconciled: int = 0,
+        adopted: int = 0,
+        resent: int = 0,
     ) -> None:
         with self._lock:
             self.attempts += attempts
@@ -123,6 +136,9 @@ class RetryStats:
             self.gave_up += gave_up
             self.held_back += held_back
             self.total_wait += wait
+            self.reconciled += reconciled
+            self.adopted += adopted
+            self.resent += resent
 
 
 def _utc_now() -> datetime:
@@ -322,6 +338,7 @@ def _settings(
     clock: Callable[[], float],
     wall_clock: Callable[[], datetime],
     rng: random.Random | None,
+    stats: RetryStats | None,
 ) -> _Settings:
     return _Settings(
         policy=policy,
@@ -331,7 +348,7 @@ def _settings(
         clock=clock,
         wall_clock=wall_clock,
         rng=rng if rng is not None else random.Random(),
-        stats=RetryStats(),
+        stats=stats if stats is not None else RetryStats(),
     )
 
 
@@ -350,11 +367,12 @@ class RetryTransport(httpx.BaseTransport):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
+        stats: RetryStats | None = None,
     ) -> None:
         self._inner = inner if inner is not None else httpx.HTTPTransport()
         self._sleep = sleep
         self._settings = _settings(
-            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng
+            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng, stats
         )
 
     @property
@@ -415,11 +433,12 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
+        stats: RetryStats | None = None,
     ) -> None:
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
         self._sleep = sleep
         self._settings = _settings(
-            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng
+            policy, throttle, on_warning, api_base_path, clock, wall_clock, rng, stats
         )
 
     @property

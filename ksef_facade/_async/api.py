@@ -35,6 +35,7 @@ from ksef_api.api.auth_sessions import (
     revoke_current_auth_session,
 )
 from ksef_api.api.invoices import get_invoice
+from ksef_api.api.limits import get_rate_limits
 from ksef_api.api.online_sessions import (
     close_online_session,
     open_online_session,
@@ -58,6 +59,7 @@ from ksef_api.models import (
     AuthenticationOperationStatusResponse,
     AuthenticationTokenRefreshResponse,
     AuthenticationTokensResponse,
+    EffectiveApiRateLimits,
     InitTokenAuthenticationRequest,
     OpenOnlineSessionRequest,
     OpenOnlineSessionResponse,
@@ -80,15 +82,21 @@ from ksef_facade.errors import (
     error_from_response,
 )
 from ksef_facade.keys import PublishedCertificate
+from ksef_facade.rate_limits import RateLimit, limits_from_response
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret
-from ksef_facade.transport import AsyncRetryTransport
+from ksef_facade.throttle import Throttle
+from ksef_facade.transport import AsyncRetryTransport, RetryStats, SystemWarning
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download"]
 
 _log = logging.getLogger("ksef_facade.api")
 
 DEFAULT_TIMEOUT = 30.0
+
+# With retries switched off the retrying transport still throttles, counts and
+# reports warnings; one attempt means it never resends.
+_SEND_ONCE = RetryPolicy(max_attempts=1)
 
 T = TypeVar("T")
 _Sent = Response[Any]
@@ -256,8 +264,10 @@ class AsyncKsefApi:
     """The generated KSeF client behind one httpx stack, with errors mapped.
 
     ``transport`` is the innermost httpx transport (default: a real HTTP one); it
-    is wrapped in the retrying transport of :mod:`ksef_facade.transport` unless
-    ``retry_policy`` is None. Closing this object closes the transport.
+    is wrapped in the retrying transport of :mod:`ksef_facade.transport`, which
+    resends under ``retry_policy`` (None: every request is sent once), waits for
+    ``throttle`` and reports ``X-System-Warning`` headers to ``on_warning``.
+    Closing this object closes the transport.
     """
 
     def __init__(
@@ -267,17 +277,25 @@ class AsyncKsefApi:
         transport: httpx.AsyncBaseTransport | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_POLICY,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        throttle: Throttle | None = None,
+        on_warning: Callable[[SystemWarning], None] | None = None,
     ) -> None:
         if not isinstance(environment, Environment):
             raise TypeError("environment must be an Environment (TEST, DEMO, ...).")
 
         self.environment = environment
+        self.retry_policy = retry_policy
+        self.stats = RetryStats()
         inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-        if retry_policy is not None:
-            base_path = urlsplit(environment.api_base_url).path or "/"
-            inner = AsyncRetryTransport(
-                inner, policy=retry_policy, api_base_path=base_path
-            )
+        base_path = urlsplit(environment.api_base_url).path or "/"
+        inner = AsyncRetryTransport(
+            inner,
+            policy=retry_policy if retry_policy is not None else _SEND_ONCE,
+            throttle=throttle,
+            on_warning=on_warning,
+            api_base_path=base_path,
+            stats=self.stats,
+        )
         self._transport = inner
         self._timeout = timeout
         self._http: list[httpx.AsyncClient] = []
@@ -611,6 +629,24 @@ class AsyncKsefApi:
             op, lambda: get_invoice.asyncio_detailed(ksef_number, client=client)
         )
         return _download(op, response)
+
+    # -- limits ---------------------------------------------------------------------
+
+    async def get_rate_limits(self) -> dict[str, RateLimit]:
+        """``GET /rate-limits``: the current context's limits by endpoint group."""
+        op = "GET /rate-limits"
+        client = self._secured_client()
+        response = await self._call(
+            op, lambda: get_rate_limits.asyncio_detailed(client=client)
+        )
+        parsed = _parsed(op, response, EffectiveApiRateLimits)
+        try:
+            return limits_from_response(parsed.to_dict())
+        except ValueError as error:
+            raise KsefApiError(
+                f"KSeF answered {op} with limits that cannot be read ({error}).",
+                status_code=int(response.status_code),
+            ) from error
 
 
 def _optional_int(value: int | None) -> Any:

@@ -26,16 +26,20 @@ from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.online import AsyncOnlineSession
 from ksef_facade._async.tokens import AsyncTokenProvider, TokenKind
 from ksef_facade._concurrency import async_sleep
-from ksef_facade.context import current_nip
+from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.crypto import PublicKeyInfo, sha256_b64
 from ksef_facade.environments import Environment
 from ksef_facade.errors import KsefApiError, KsefTimeoutError, UpoHashMismatchError
 from ksef_facade.forms import FormCode
 from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage
+from ksef_facade.rate_limits import RateLimit
+from ksef_facade.reconcile import DEFAULT_RECONCILE_POLICY, ReconcilePolicy
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret
 from ksef_facade.statuses import InvoiceStatus, SessionStatus
+from ksef_facade.throttle import Throttle
 from ksef_facade.token_cache import TokenSet
+from ksef_facade.transport import RetryStats, SystemWarning
 
 __all__ = ["AsyncKsefClient", "KsefTokenSource"]
 
@@ -55,8 +59,13 @@ class AsyncKsefClient:
     Pass ``ksef_token`` (a :class:`Secret`, or a function from NIP to Secret when
     several taxpayers are served) or a ready ``token_provider``. ``transport`` is
     the innermost httpx transport; requests are retried under ``retry_policy``
-    (None switches retries off). ``poll_interval`` and ``poll_timeout`` bound every
-    wait for a final status.
+    (None switches retries off). An invoice send whose fate is unknown is looked
+    up before it is sent again, under ``reconcile_policy`` (None: never looked up
+    nor resent). ``throttle=True`` (or a :class:`Throttle`) spaces requests to stay
+    under the documented rate limits of each NIP. ``on_warning`` receives KSeF's
+    ``X-System-Warning`` headers. ``poll_interval`` and ``poll_timeout`` bound
+    every wait for a final status; they are not skipped under ``retry.no_waits()``,
+    since a poll without a pause would only hammer KSeF.
     """
 
     def __init__(
@@ -67,6 +76,9 @@ class AsyncKsefClient:
         token_provider: AsyncTokenProvider | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry_policy: RetryPolicy | None = DEFAULT_POLICY,
+        reconcile_policy: ReconcilePolicy | None = DEFAULT_RECONCILE_POLICY,
+        throttle: Throttle | bool = False,
+        on_warning: Callable[[SystemWarning], None] | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None = None,
         key_refresh_skew: timedelta = DEFAULT_REFRESH_SKEW,
@@ -83,8 +95,20 @@ class AsyncKsefClient:
         ):
             raise TypeError("ksef_token must be a Secret or a function NIP -> Secret.")
 
+        if throttle is True:
+            throttle = Throttle(context_key=peek_nip)
+        elif throttle is not False and not isinstance(throttle, Throttle):
+            raise TypeError("throttle must be True, False or a Throttle.")
+        self.throttle: Throttle | None = throttle or None
+        self.reconcile_policy = reconcile_policy
+
         self.api = AsyncKsefApi(
-            environment, transport=transport, retry_policy=retry_policy, timeout=timeout
+            environment,
+            transport=transport,
+            retry_policy=retry_policy,
+            timeout=timeout,
+            throttle=self.throttle,
+            on_warning=on_warning,
         )
         self.encryption = AsyncEncryptionService(
             self.api.get_public_key_certificates,
@@ -132,6 +156,21 @@ class AsyncKsefClient:
     async def aclose(self) -> None:
         """Close the connections."""
         await self.api.aclose()
+
+    @property
+    def stats(self) -> RetryStats:
+        """Counters of attempts, retries, 429s, waits and reconciled sends so far."""
+        return self.api.stats
+
+    async def refresh_rate_limits(self) -> dict[str, RateLimit]:
+        """Read the current NIP's limits (``GET /rate-limits``) into the throttle.
+
+        Returns the limits by endpoint group; without a throttle they are only read.
+        """
+        limits = await self.api.get_rate_limits()
+        if self.throttle is not None:
+            self.throttle.update_limits(limits)
+        return limits
 
     # -- tokens -----------------------------------------------------------------------
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from typing import TYPE_CHECKING
+
+import attrs
 
 from ksef_api.models import (
     EncryptionInfo,
@@ -19,11 +22,13 @@ from ksef_api.models import (
     SendInvoiceRequest,
 )
 from ksef_api.models import FormCode as FormCodeModel
-from ksef_facade import crypto
+from ksef_facade import crypto, reconcile
+from ksef_facade._concurrency import async_sleep
 from ksef_facade.context import current_nip, nip_context
-from ksef_facade.errors import InvoiceRejectedError, KsefApiError
+from ksef_facade.errors import InvoiceRejectedError, KsefApiError, KsefError
 from ksef_facade.forms import FormCode
 from ksef_facade.keys import KeyUsage, is_unknown_key_error
+from ksef_facade.retry import DEFAULT_POLICY, waits_enabled
 from ksef_facade.secrets import SecretBytes
 from ksef_facade.statuses import InvoiceStatus, Outcome, SessionStatus
 
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["AsyncInvoiceHandle", "AsyncOnlineSession"]
 
 _log = logging.getLogger("ksef_facade.online")
+
+# Spec, GET /sessions/{referenceNumber}/invoices: pageSize at most 1000.
+_LISTING_PAGE_SIZE = 1000
 
 
 class AsyncInvoiceHandle:
@@ -107,6 +115,9 @@ class AsyncOnlineSession:
         self._reference: str | None = None
         self.valid_until: datetime | None = None
         self.closed = False
+        # Reference numbers handed out by this session, never adopted twice.
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open" if self._reference else "new"
@@ -236,14 +247,110 @@ class AsyncOnlineSession:
             body.hash_of_corrected_invoice = hash_of_corrected_invoice
 
         with nip_context(self.nip):
-            sent = await self._client.api.send_online_invoice(
-                self.reference_number, body
-            )
+            reference = await self._send_reconciled(body)
 
-        _log.debug(
-            "Invoice %s sent in session %s", sent.reference_number, self._reference
+        _log.debug("Invoice %s sent in session %s", reference, self._reference)
+        return AsyncInvoiceHandle(self, reference, invoice_hash)
+
+    async def _send_reconciled(self, body: SendInvoiceRequest) -> str:
+        """Send ``body``; after a failure KSeF may have acted on, look it up first.
+
+        Returns the invoice's reference number, from KSeF's answer or, when the
+        answer was lost, from the session's list of invoices (ksef_facade.reconcile).
+        """
+        policy = self._client.reconcile_policy
+        sends = 0
+        while True:
+            sends += 1
+            try:
+                sent = await self._client.api.send_online_invoice(
+                    self.reference_number, body
+                )
+            except KsefError as error:
+                if policy is None or not reconcile.may_have_arrived(error):
+                    raise
+                step = await self._reconcile(body.invoice_hash, sends, policy, error)
+                if step.action is reconcile.Action.ADOPT:
+                    return step.reference
+                if step.action is reconcile.Action.GIVE_UP:
+                    raise
+                continue
+
+            with self._claim_lock:
+                self._claimed.add(sent.reference_number)
+            return sent.reference_number
+
+    async def _reconcile(
+        self,
+        invoice_hash: str,
+        sends: int,
+        policy: reconcile.ReconcilePolicy,
+        error: KsefError,
+    ) -> _Reconciled:
+        """Look a failed send up by hash until found or the lookups run out."""
+        _log.info(
+            "Invoice send %d in session %s failed (%s); looking it up by its hash",
+            sends,
+            self._reference,
+            type(error).__name__,
         )
-        return AsyncInvoiceHandle(self, sent.reference_number, invoice_hash)
+        wait = policy.lookup_delays[0]
+        lookups = 0
+        while True:
+            await self._pause(wait)
+            lookups += 1
+            try:
+                found = await self._find_sent(invoice_hash)
+            except KsefError as lookup_error:
+                # Neither adopt nor resend what cannot be looked up: the caller
+                # gets the send's own error and the invoice's fate stays open.
+                _log.warning(
+                    "Invoice send %d in session %s could not be looked up (%s)",
+                    sends,
+                    self._reference,
+                    type(lookup_error).__name__,
+                )
+                self._client.stats.note_reconciliation(adopted=False, resent=False)
+                return _Reconciled(reconcile.Action.GIVE_UP, "")
+
+            step = reconcile.next_step(
+                found, lookups=lookups, sends=sends, policy=policy
+            )
+            if step.action is not reconcile.Action.LOOK_AGAIN:
+                break
+            wait = step.wait
+
+        adopted = found is not None
+        resent = step.action is reconcile.Action.RESEND
+        self._client.stats.note_reconciliation(adopted=adopted, resent=resent)
+        log = _log.warning if resent else _log.info
+        log(
+            "Invoice send %d in session %s reconciled: %s",
+            sends,
+            self._reference,
+            step.reason,
+        )
+        return _Reconciled(step.action, found.reference_number if found else "")
+
+    async def _find_sent(self, invoice_hash: str) -> InvoiceStatus | None:
+        """List the session's invoices; claim and return the one with the hash."""
+        listed = [
+            invoice
+            async for invoice in self._client.session_invoices(
+                self.reference_number, page_size=_LISTING_PAGE_SIZE
+            )
+        ]
+        with self._claim_lock:
+            found = reconcile.find_sent_invoice(listed, invoice_hash, self._claimed)
+            if found is not None:
+                self._claimed.add(found.reference_number)
+        return found
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between lookups, unless waits are switched off (tests)."""
+        policy = self._client.api.retry_policy or DEFAULT_POLICY
+        if seconds > 0 and waits_enabled(policy):
+            await async_sleep(seconds)
 
     async def close(self) -> None:
         """Close the session; KSeF then prepares the session UPO."""
@@ -317,6 +424,14 @@ class AsyncOnlineSession:
                     self.reference_number, upo_reference
                 )
         return pages
+
+
+@attrs.frozen
+class _Reconciled:
+    """How a failed send's reconciliation ended, and the adopted reference."""
+
+    action: reconcile.Action
+    reference: str
 
 
 def _check_correction(corrected_hash: str, *, offline_mode: bool) -> None:

@@ -62,12 +62,20 @@ class EncryptedPart:
 
 
 class SpoolDirectory:
-    """A private temporary directory, created on first use and removed on close."""
+    """A private temporary directory, created on first use and removed on close.
 
-    def __init__(self, parent: str | os.PathLike[str] | None = None) -> None:
+    With ``keep=True`` the directory outlives this object and the interpreter
+    until :meth:`close` is called, so a crashed upload can be resumed from it.
+    """
+
+    def __init__(
+        self, parent: str | os.PathLike[str] | None = None, *, keep: bool = False
+    ) -> None:
         self._parent = parent
+        self._keep = keep
         self._path: Path | None = None
         self._finalizer: weakref.finalize[[str], SpoolDirectory] | None = None
+        self._closed = False
 
     @property
     def path(self) -> Path:
@@ -75,20 +83,32 @@ class SpoolDirectory:
         if self._path is None:
             created = tempfile.mkdtemp(prefix="ksef-batch-", dir=self._parent)
             self._path = Path(created)
-            # Safety net: the directory goes when this object is collected or the
-            # interpreter exits, even if nobody called close().
-            self._finalizer = weakref.finalize(self, _remove_tree, created)
+            if not self._keep:
+                # Safety net: the directory goes when this object is collected or
+                # the interpreter exits, even if nobody called close().
+                self._finalizer = weakref.finalize(self, _remove_tree, created)
+        return self._path
+
+    @property
+    def created(self) -> Path | None:
+        """Return the directory if it has been created, without creating it."""
         return self._path
 
     @property
     def closed(self) -> bool:
         """Tell whether the directory has been removed."""
-        return self._finalizer is not None and not self._finalizer.alive
+        return self._closed
 
     def close(self) -> None:
         """Remove the directory and everything in it."""
+        if self._closed or self._path is None:
+            self._closed = self._path is not None
+            return
+        self._closed = True
         if self._finalizer is not None:
             self._finalizer()
+        else:
+            _remove_tree(str(self._path))
 
 
 def _remove_tree(path: str) -> None:

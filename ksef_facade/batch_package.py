@@ -142,6 +142,11 @@ class BatchPackage:
         """Tell whether the spooled parts have been removed."""
         return self._spool.closed
 
+    @property
+    def parts_dir(self) -> Path | None:
+        """The directory of the spooled part files, if any part was spooled."""
+        return self._spool.created
+
     def close(self) -> None:
         """Remove the spooled parts; safe to call more than once."""
         self._spool.close()
@@ -229,13 +234,17 @@ def build_batch_package(
     limits: BatchLimits | None = None,
     memory_threshold: int = _DEFAULT_MEMORY_THRESHOLD,
     temp_dir: str | os.PathLike[str] | None = None,
+    parts_dir: str | os.PathLike[str] | None = None,
     check_xml: bool = True,
 ) -> BatchPackage:
     """Build and encrypt a batch package from invoices, reading each once.
 
     ``part_size`` (default: the limit, 100,000,000) caps the plaintext of a part;
     parts whose ciphertext exceeds ``memory_threshold`` bytes are spooled to a
-    private directory under ``temp_dir``. ``check_xml=False`` skips the
+    private directory under ``temp_dir``. With ``parts_dir`` every part goes to a
+    file in a new directory under it that stays until :meth:`BatchPackage.close`,
+    even if the process dies, so an interrupted upload can be resumed from a saved
+    :class:`~ksef_facade.batch_state.BatchUploadState`. ``check_xml=False`` skips the
     well-formedness check (about a quarter of the build time) for invoices already
     validated, e.g. against the XSD. Raises a :class:`BatchPackageError`
     subclass naming the invoice when a limit is broken; nothing is left on disk
@@ -245,7 +254,11 @@ def build_batch_package(
     part_size = limits.max_part_size if part_size is None else part_size
     _check_settings(part_size, limits, compression_level)
 
-    spool = SpoolDirectory(temp_dir)
+    if parts_dir is not None:
+        spool = SpoolDirectory(parts_dir, keep=True)
+        memory_threshold = 0
+    else:
+        spool = SpoolDirectory(temp_dir)
     writer = PartWriter(
         key,
         iv,

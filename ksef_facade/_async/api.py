@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from ksef_api.api.auth_sessions import (
     revoke_auth_session,
     revoke_current_auth_session,
 )
+from ksef_api.api.batch_sessions import close_batch_session, open_batch_session
 from ksef_api.api.invoices import get_invoice
 from ksef_api.api.limits import get_rate_limits
 from ksef_api.api.online_sessions import (
@@ -61,6 +62,8 @@ from ksef_api.models import (
     AuthenticationTokensResponse,
     EffectiveApiRateLimits,
     InitTokenAuthenticationRequest,
+    OpenBatchSessionRequest,
+    OpenBatchSessionResponse,
     OpenOnlineSessionRequest,
     OpenOnlineSessionResponse,
     PublicKeyCertificate,
@@ -301,6 +304,11 @@ class AsyncKsefApi:
         self._http: list[httpx.AsyncClient] = []
         self._public = self._generated(inner, _ExplicitBearerAuth())
         self._secured: AuthenticatedClient | None = None
+        # Pre-signed part URLs carry their own key: no auth, no base URL.
+        self._uploads = httpx.AsyncClient(
+            transport=_SharedTransport(inner), timeout=timeout
+        )
+        self._http.append(self._uploads)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.environment.name!r})"
@@ -522,6 +530,58 @@ class AsyncKsefApi:
             ),
         )
         _checked(op, response)
+
+    # -- batch sessions ---------------------------------------------------------------
+
+    async def open_batch_session(
+        self, body: OpenBatchSessionRequest
+    ) -> OpenBatchSessionResponse:
+        """``POST /sessions/batch``."""
+        op = "POST /sessions/batch"
+        client = self._secured_client()
+        response = await self._call(
+            op, lambda: open_batch_session.asyncio_detailed(client=client, body=body)
+        )
+        return _parsed(op, response, OpenBatchSessionResponse)
+
+    async def close_batch_session(self, reference_number: str) -> None:
+        """``POST /sessions/batch/{referenceNumber}/close``."""
+        op = "POST /sessions/batch/{referenceNumber}/close"
+        client = self._secured_client()
+        response = await self._call(
+            op,
+            lambda: close_batch_session.asyncio_detailed(
+                reference_number, client=client
+            ),
+        )
+        _checked(op, response)
+
+    async def upload_batch_part(
+        self, method: str, url: Secret, headers: Mapping[str, str], content: bytes
+    ) -> None:
+        """Send one encrypted part to its pre-signed URL, with no bearer token.
+
+        sesja-wsadowa.md, section 5: the method and headers of ``partUploadRequests``,
+        the raw bytes as body, never the access token. The URL holds its own key,
+        so it appears in no log line or message.
+        """
+        op = "a batch part upload"
+        started = time.monotonic()
+        with _mapped_errors(op):
+            response = await self._uploads.request(
+                method, url.reveal(), headers=dict(headers), content=content
+            )
+
+        _log.debug(
+            "%s <pre-signed part URL> -> HTTP %d in %.3f s",
+            method,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        if not response.is_success:
+            raise error_from_response(
+                response.status_code, response.headers, response.content
+            )
 
     # -- session status and UPO -------------------------------------------------------
 

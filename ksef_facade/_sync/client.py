@@ -9,7 +9,8 @@ mapping each NIP to its KSeF token) unless one is passed in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
@@ -24,9 +25,25 @@ from ksef_facade._sync.auth import (
     DEFAULT_POLL_TIMEOUT,
     AuthFacade,
 )
+from ksef_facade._sync.batch import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_REUPLOADS,
+    BatchSession,
+    ProgressCallback,
+    StateCallback,
+    resume_batch,
+    send_batch,
+)
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.online import OnlineSession
 from ksef_facade._sync.tokens import TokenKind, TokenProvider
+from ksef_facade.batch_package import (
+    BatchLimits,
+    BatchPackage,
+    CompressionType,
+    InvoiceSource,
+)
+from ksef_facade.batch_state import BatchResult, BatchUploadState
 from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.crypto import PublicKeyInfo, sha256_b64
 from ksef_facade.environments import Environment
@@ -36,7 +53,7 @@ from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage
 from ksef_facade.rate_limits import RateLimit
 from ksef_facade.reconcile import DEFAULT_RECONCILE_POLICY, ReconcilePolicy
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
-from ksef_facade.secrets import Secret
+from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.statuses import InvoiceStatus, SessionStatus
 from ksef_facade.throttle import Throttle
 from ksef_facade.token_cache import TokenSet
@@ -219,6 +236,92 @@ class KsefClient:
     def open_online_session(self, form_code: FormCode) -> OnlineSession:
         """Open an online session now for the current NIP; close it when done."""
         return OnlineSession(self, form_code).open()
+
+    # -- batch sessions ---------------------------------------------------------------
+
+    def send_batch(
+        self,
+        invoices: Iterable[InvoiceSource],
+        form_code: FormCode,
+        *,
+        compression_type: CompressionType = CompressionType.ZIP,
+        part_size: int | None = None,
+        limits: BatchLimits | None = None,
+        check_xml: bool = True,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_part_reuploads: int = DEFAULT_PART_REUPLOADS,
+        on_progress: ProgressCallback | None = None,
+        on_state: StateCallback | None = None,
+        parts_dir: str | os.PathLike[str] | None = None,
+        temp_dir: str | os.PathLike[str] | None = None,
+        offline_mode: bool = False,
+        interval: timedelta | None = None,
+        max_wait: timedelta | None = None,
+    ) -> BatchResult:
+        """Send invoices in one batch session for the current NIP; return outcomes.
+
+        Builds the encrypted package (limits are checked before anything is sent),
+        opens the session, uploads the parts ``concurrency`` at a time, closes it,
+        waits for processing and returns an outcome per invoice and the session UPO.
+        ``on_progress`` gets the parts and bytes done. To survive a crash, pass
+        ``parts_dir`` (the parts stay there until the session is closed) and save
+        every state ``on_state`` gets; hand the last one to :meth:`resume_batch`.
+        """
+        return send_batch(
+            self,
+            invoices,
+            form_code,
+            compression_type=compression_type,
+            part_size=part_size,
+            limits=limits,
+            check_xml=check_xml,
+            concurrency=concurrency,
+            max_part_reuploads=max_part_reuploads,
+            on_progress=on_progress,
+            on_state=on_state,
+            parts_dir=parts_dir,
+            temp_dir=temp_dir,
+            offline_mode=offline_mode,
+            interval=interval,
+            max_wait=max_wait,
+        )
+
+    def resume_batch(
+        self,
+        state: BatchUploadState,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_part_reuploads: int = DEFAULT_PART_REUPLOADS,
+        on_progress: ProgressCallback | None = None,
+        on_state: StateCallback | None = None,
+        interval: timedelta | None = None,
+        max_wait: timedelta | None = None,
+    ) -> BatchResult:
+        """Finish a batch upload from a saved state (the NIP comes from the state)."""
+        return resume_batch(
+            self,
+            state,
+            concurrency=concurrency,
+            max_part_reuploads=max_part_reuploads,
+            on_progress=on_progress,
+            on_state=on_state,
+            interval=interval,
+            max_wait=max_wait,
+        )
+
+    def open_batch_session(
+        self,
+        package: BatchPackage,
+        form_code: FormCode,
+        *,
+        key: SecretBytes,
+        iv: bytes,
+        offline_mode: bool = False,
+    ) -> BatchSession:
+        """Open a batch session declaring a package built with ``key`` and ``iv``."""
+        return BatchSession.open(
+            self, package, form_code, key=key, iv=iv, offline_mode=offline_mode
+        )
 
     # -- session status ---------------------------------------------------------------
 

@@ -232,7 +232,7 @@ def build_batch_package(
     compression_level: int = 6,
     part_size: int | None = None,
     limits: BatchLimits | None = None,
-    memory_threshold: int = _DEFAULT_MEMORY_THRESHOLD,
+    memory_threshold: int | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
     parts_dir: str | os.PathLike[str] | None = None,
     check_xml: bool = True,
@@ -240,15 +240,15 @@ def build_batch_package(
     """Build and encrypt a batch package from invoices, reading each once.
 
     ``part_size`` (default: the limit, 100,000,000) caps the plaintext of a part;
-    parts whose ciphertext exceeds ``memory_threshold`` bytes are spooled to a
-    private directory under ``temp_dir``. With ``parts_dir`` every part goes to a
-    file in a new directory under it that stays until :meth:`BatchPackage.close`,
-    even if the process dies, so an interrupted upload can be resumed from a saved
-    :class:`~ksef_facade.batch_state.BatchUploadState`. ``check_xml=False`` skips the
-    well-formedness check (about a quarter of the build time) for invoices already
-    validated, e.g. against the XSD. Raises a :class:`BatchPackageError`
-    subclass naming the invoice when a limit is broken; nothing is left on disk
-    when building fails.
+    parts whose ciphertext exceeds ``memory_threshold`` bytes (default 4 MiB) are
+    spooled to a private directory under ``temp_dir``. With ``parts_dir`` every
+    part goes to a file in a new directory under it that stays until
+    :meth:`BatchPackage.close`, even if the process dies, so an interrupted upload
+    can be resumed from a saved :class:`~ksef_facade.batch_state.BatchUploadState`.
+    ``check_xml=False`` skips the well-formedness check (about a quarter of the
+    build time) for invoices already validated, e.g. against the XSD. Raises a
+    :class:`BatchPackageError` subclass naming the invoice when a limit is broken;
+    nothing is left on disk when building fails.
     """
     limits = limits or BatchLimits()
     part_size = limits.max_part_size if part_size is None else part_size
@@ -259,6 +259,8 @@ def build_batch_package(
         memory_threshold = 0
     else:
         spool = SpoolDirectory(temp_dir)
+    if memory_threshold is None:
+        memory_threshold = _DEFAULT_MEMORY_THRESHOLD
     writer = PartWriter(
         key,
         iv,

@@ -479,6 +479,7 @@ def send_batch(
     on_state: StateCallback | None = None,
     parts_dir: str | os.PathLike[str] | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
+    memory_threshold: int | None = None,
     offline_mode: bool = False,
     interval: timedelta | None = None,
     max_wait: timedelta | None = None,
@@ -501,6 +502,7 @@ def send_batch(
         limits=limits,
         temp_dir=temp_dir,
         parts_dir=parts_dir,
+        memory_threshold=memory_threshold,
         check_xml=check_xml,
     )
     package = offload(build)

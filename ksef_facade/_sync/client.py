@@ -254,6 +254,7 @@ class KsefClient:
         on_state: StateCallback | None = None,
         parts_dir: str | os.PathLike[str] | None = None,
         temp_dir: str | os.PathLike[str] | None = None,
+        memory_threshold: int | None = None,
         offline_mode: bool = False,
         interval: timedelta | None = None,
         max_wait: timedelta | None = None,
@@ -263,9 +264,11 @@ class KsefClient:
         Builds the encrypted package (limits are checked before anything is sent),
         opens the session, uploads the parts ``concurrency`` at a time, closes it,
         waits for processing and returns an outcome per invoice and the session UPO.
-        ``on_progress`` gets the parts and bytes done. To survive a crash, pass
-        ``parts_dir`` (the parts stay there until the session is closed) and save
-        every state ``on_state`` gets; hand the last one to :meth:`resume_batch`.
+        Parts over ``memory_threshold`` bytes are spooled to temporary files under
+        ``temp_dir``. ``on_progress`` gets the parts and bytes done. To survive a
+        crash, pass ``parts_dir`` (the parts stay there until the session is
+        closed) and save every state ``on_state`` gets; hand the last one to
+        :meth:`resume_batch`.
         """
         return send_batch(
             self,
@@ -281,6 +284,7 @@ class KsefClient:
             on_state=on_state,
             parts_dir=parts_dir,
             temp_dir=temp_dir,
+            memory_threshold=memory_threshold,
             offline_mode=offline_mode,
             interval=interval,
             max_wait=max_wait,

@@ -1,10 +1,12 @@
-"""Demo: authenticate with a KSeF token, refresh, send FA(3) invoices online.
+"""Demo: authenticate, refresh, send FA(3) invoices online and in a batch.
 
     python scripts/demo.py                 against the built-in simulator (loopback)
     KSEF_NIP=... KSEF_TOKEN=... KSEF_ENV=test python scripts/demo.py
                                            against KSeF TEST (or DEMO)
 
-It prints the KSeF number of every invoice and the session UPO's reference number.
+It prints the KSeF number of every invoice and the session UPO's reference number,
+then sends a batch session in small parts with a progress bar on stderr and prints
+the outcome of every invoice in it.
 The invoices come from ``scripts/data/invoice_fa3_template.xml``. PROD is refused:
 a demo has no business issuing real invoices.
 """
@@ -29,6 +31,7 @@ if str(REPO_ROOT) not in sys.path:  # running as `python scripts/demo.py`
 
 from ksef_facade import Environment, Secret, nip_context  # noqa: E402
 from ksef_facade._sync.client import KsefClient  # noqa: E402
+from ksef_facade.batch_state import BatchProgress, BatchResult, OutcomeKind  # noqa: E402
 from ksef_facade.forms import FormCode  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parent / "data" / "invoice_fa3_template.xml"
@@ -137,7 +140,70 @@ def send_online(
     return numbers
 
 
-def run(target: Target, *, count: int, buyer_nip: str, out: TextIO) -> list[str]:
+class ProgressBar:
+    """A plain-text progress bar: ``[#####-----] 5/10 parts``."""
+
+    def __init__(self, stream: TextIO, width: int = 20) -> None:
+        self._stream = stream
+        self._width = width
+        self._live = stream.isatty()
+
+    def __call__(self, progress: BatchProgress) -> None:
+        """Draw the bar for ``progress`` (in place on a terminal)."""
+        total = max(progress.parts_total, 1)
+        filled = self._width * progress.parts_done // total
+        bar = "#" * filled + "-" * (self._width - filled)
+        text = f"[{bar}] {progress.parts_done}/{progress.parts_total} parts"
+        done = progress.parts_done == progress.parts_total
+        if self._live:
+            print("\r" + text, end="\n" if done else "", file=self._stream, flush=True)
+        else:
+            print(text, file=self._stream, flush=True)
+
+
+def send_batch(
+    client: KsefClient,
+    nip: str,
+    buyer_nip: str,
+    count: int,
+    out: TextIO,
+    progress: TextIO,
+) -> BatchResult:
+    """Send ``count`` FA(3) invoices in one batch session, in small parts."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    today = date.today()
+    invoices = (
+        (f"demo-{n}.xml", render_invoice(nip, buyer_nip, f"DEMO/B/{stamp}/{n}", today))
+        for n in range(1, count + 1)
+    )
+
+    print(f"Sending {count} invoices in a batch session", file=out)
+    # Small parts, so that even a demo-sized package shows parallel uploads.
+    result = client.send_batch(
+        invoices, FormCode.FA3, part_size=1_000, on_progress=ProgressBar(progress)
+    )
+    print(f"Batch session {result.session_reference_number} processed", file=out)
+    for outcome in result.outcomes:
+        if outcome.kind is OutcomeKind.ACCEPTED:
+            detail = f"accepted as {outcome.ksef_number}"
+        elif outcome.status is not None and outcome.kind is OutcomeKind.REJECTED:
+            detail = f"rejected, {outcome.status.code} {outcome.status.description}"
+        else:
+            detail = f"unknown: {outcome.reason}"
+        print(f"Batch invoice {outcome.name}: {detail}", file=out)
+    for reference in result.upo:
+        print(f"Batch session UPO reference: {reference}", file=out)
+    return result
+
+
+def run(
+    target: Target,
+    *,
+    count: int,
+    buyer_nip: str,
+    out: TextIO,
+    batch_count: int = 6,
+) -> list[str]:
     """Run the whole demo against ``target``; return the KSeF numbers."""
     print(f"Running against {target.label} for NIP {target.nip}", file=out)
     with (
@@ -150,8 +216,7 @@ def run(target: Target, *, count: int, buyer_nip: str, out: TextIO) -> list[str]
     ):
         authenticate_and_refresh(client, target.ksef_token, out)
         numbers = send_online(client, target.nip, buyer_nip, count, out)
-        # The batch-session part of the demo plugs in here, with the same client
-        # and NIP context: run_batch(client, target.nip, out).
+        send_batch(client, target.nip, buyer_nip, batch_count, out, sys.stderr)
     return numbers
 
 
@@ -161,17 +226,32 @@ def main(
     """Parse arguments, pick the target (simulator by default) and run the demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=3, help="how many to send")
+    parser.add_argument(
+        "--batch-invoices", type=int, default=6, help="how many to send in a batch"
+    )
     args = parser.parse_args(argv)
     environ = os.environ if environ is None else environ
     buyer_nip = environ.get("KSEF_BUYER_NIP", DEFAULT_BUYER_NIP)
 
     real = target_from_env(environ)
     if real is not None:
-        run(real, count=args.invoices, buyer_nip=buyer_nip, out=sys.stdout)
+        run(
+            real,
+            count=args.invoices,
+            buyer_nip=buyer_nip,
+            out=sys.stdout,
+            batch_count=args.batch_invoices,
+        )
         return 0
 
     with simulator_target() as target:
-        run(target, count=args.invoices, buyer_nip=buyer_nip, out=sys.stdout)
+        run(
+            target,
+            count=args.invoices,
+            buyer_nip=buyer_nip,
+            out=sys.stdout,
+            batch_count=args.batch_invoices,
+        )
     return 0
 
 

@@ -5,19 +5,23 @@ Also the pure decisions of :mod:`ksef_facade.batch_state`.
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 from test_client import async_client, fa3_invoice, sync_client
 
-from ksef_facade import ServerError, nip_context
+from ksef_facade import ServerError, crypto, nip_context
 from ksef_facade._batch_manifest import InvoiceEntry
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -27,6 +31,7 @@ from ksef_facade.batch_package import (
     InvalidInvoiceXmlError,
     TooManyInvoicesError,
     TooManyPartsError,
+    build_batch_package,
 )
 from ksef_facade.batch_state import (
     BatchProgress,
@@ -41,6 +46,7 @@ from ksef_facade.context import peek_nip
 from ksef_facade.forms import FormCode
 from ksef_facade.identifiers import is_valid_ksef_number
 from ksef_facade.retry import RetryPolicy
+from ksef_facade.secrets import SecretBytes
 from ksef_facade.statuses import SessionStatus, Status
 from ksef_facade.testing.pytest_plugin import SimulatorEnv, simulator_env
 
@@ -555,3 +561,83 @@ def test_stray_report_is_returned_as_unmatched() -> None:
 
     assert len(outcomes) == 1
     assert unmatched == (stray,)
+
+
+def test_presigned_urls_stay_out_of_logs_and_errors(
+    local_env: SimulatorEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No facade log line or error message carries a part URL's signature."""
+    saved: list[BatchUploadState] = []
+    local_env.sim.faults.fail_part_uploads(None, after=1)
+    with (
+        sync_client(local_env, retry_policy=SEND_ONCE) as client,
+        nip_context(local_env.nip),
+        caplog.at_level(logging.DEBUG, logger="ksef_facade"),
+        pytest.raises(ServerError) as raised,
+    ):
+        client.send_batch(
+            named_invoices(local_env.nip, 3),
+            FormCode.FA3,
+            part_size=SMALL_PART,
+            concurrency=1,
+            on_state=saved.append,
+        )
+
+    signatures = [u.url.reveal().split("sig=")[1] for u in saved[-1].uploads]
+    facade_lines = [
+        r.getMessage() for r in caplog.records if r.name.startswith("ksef_facade")
+    ]
+    assert any("re-uploaded" in line for line in facade_lines)
+    for signature in signatures:
+        assert all(signature not in line for line in facade_lines)
+        assert signature not in str(raised.value)
+
+
+def test_resume_after_close_only_collects_results(
+    local_env: SimulatorEnv, tmp_path: Path
+) -> None:
+    """Resuming a session closed before the crash only collects its results."""
+    key, iv = crypto.random_aes_key(), crypto.random_iv()
+    package = build_batch_package(
+        named_invoices(local_env.nip, 3), key=key, iv=iv, parts_dir=tmp_path
+    )
+    with sync_client(local_env) as client, nip_context(local_env.nip):
+        session = client.open_batch_session(
+            package, FormCode.FA3, key=SecretBytes(key), iv=iv
+        )
+        session.upload()
+        state = session.state
+        client.api.close_batch_session(session.reference_number)
+
+    with sync_client(local_env) as fresh:
+        result = fresh.resume_batch(state)
+
+    assert local_env.sim.request_counts["close_batch_session"] == 1
+    assert len(result.accepted) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_demo_batch_prints_bar_and_outcomes(local_env: SimulatorEnv) -> None:
+    """The demo's batch step draws a progress bar and prints every invoice's fate."""
+    demo = _load_demo()
+    out, bar = io.StringIO(), io.StringIO()
+    with sync_client(local_env) as client, nip_context(local_env.nip):
+        demo.send_batch(client, local_env.nip, "3896717236", 4, out, bar)
+
+    lines = bar.getvalue().splitlines()
+    assert lines[0].startswith("[---")
+    assert lines[-1].endswith(" parts")
+    assert re.fullmatch(r"\[#+\] (\d+)/\1 parts", lines[-1])
+    assert (
+        len(re.findall(r"Batch invoice demo-\d\.xml: accepted as", out.getvalue())) == 4
+    )
+
+
+def _load_demo() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    spec = importlib.util.spec_from_file_location("ksef_demo_batch", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -78,6 +78,7 @@ demo: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) scripts/bench_tokens.py
 	$(PY) scripts/bench_batch.py
+	$(PY) scripts/bench_upload.py
 
 ci: check-generated check-unasync lint typecheck test
 

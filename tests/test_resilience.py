@@ -368,6 +368,24 @@ def test_throttle_argument_checked(env: SimulatorEnv) -> None:
     assert async_client(env).throttle is None
 
 
+def test_throttle_counts_each_nip_apart(env: SimulatorEnv) -> None:
+    """throttle=True keys its counters by the NIP of the current nip_context."""
+    client = async_client(env, throttle=True)
+    route = find_route("POST", "/sessions/online/{referenceNumber}/invoices")
+    assert client.throttle is not None
+    assert route is not None
+
+    with nip_context(env.nip):
+        first_nip = [client.throttle.reserve(route) for _ in range(11)]
+    with nip_context("3896717236"):
+        other_nip = client.throttle.reserve(route)
+
+    # limity-api.md: 10 invoice sends per second and context.
+    assert first_nip[:10] == [0.0] * 10
+    assert first_nip[10] > 0.9
+    assert other_nip == 0.0
+
+
 # Spec, GET /rate-limits: every group, -1 where a window has no limit.
 _GROUPS = [
     "onlineSession",

@@ -6,6 +6,8 @@ encrypted with KSeF's SymmetricKeyEncryption key; each invoice is sent encrypted
 with that key (AES-256-CBC, PKCS#7) together with the SHA-256 and size of both the
 plain and the encrypted document; closing the session starts the session UPO.
 Each session remembers the NIP it was opened for and uses it for every call.
+A send that fails after it may have reached KSeF is looked up among the session's
+invoices by its hash before it is sent again (:mod:`ksef_facade.reconcile`).
 """
 
 from __future__ import annotations

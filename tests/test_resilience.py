@@ -20,9 +20,10 @@ from ksef_facade import (
     nip_context,
 )
 from ksef_facade._async.client import AsyncKsefClient
+from ksef_facade.context import peek_nip
 from ksef_facade.crypto import sha256_b64
 from ksef_facade.forms import FormCode
-from ksef_facade.rate_limits import find_route
+from ksef_facade.rate_limits import RateLimit, find_route
 from ksef_facade.reconcile import ReconcilePolicy
 from ksef_facade.retry import RetryPolicy, no_waits
 from ksef_facade.testing.pytest_plugin import SimulatorEnv, simulator_env
@@ -355,6 +356,25 @@ async def test_burst_without_throttle_meets_429(limited_env: SimulatorEnv) -> No
         await _send_burst(client, limited_env, 25)
 
     assert client.stats.rate_limited > 0
+
+
+async def test_throttle_slot_past_the_cap_raises_rate_limit(
+    env: SimulatorEnv,
+) -> None:
+    """A request the throttle would hold past the cap is not sent: RateLimitError."""
+    throttle = Throttle({"sessionMisc": RateLimit(per_minute=1)}, context_key=peek_nip)
+
+    async with async_client(env, retry_policy=WAITING, throttle=throttle) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3) as session:
+                await session.status()
+                with pytest.raises(RateLimitError) as raised:
+                    await session.status()
+
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after > WAITING.max_retry_after
+    assert env.sim.request_counts["session_status"] == 1
+    assert client.stats.held_back == 1
 
 
 def test_throttle_argument_checked(env: SimulatorEnv) -> None:

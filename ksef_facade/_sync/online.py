@@ -324,7 +324,7 @@ class OnlineSession:
         adopted = found is not None
         resent = step.action is reconcile.Action.RESEND
         self._client.stats.note_reconciliation(adopted=adopted, resent=resent)
-        log = _log.warning if resent else _log.info
+        log = _log.info if adopted else _log.warning
         log(
             "Invoice send %d in session %s reconciled: %s",
             sends,

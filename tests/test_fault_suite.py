@@ -5,7 +5,8 @@ connections dropped before and after the request was processed, failing part
 uploads, an early expiry of every access token and an emergency key rotation.
 Afterwards every invoice has exactly one outcome (a KSeF number or a rejection with
 its code), the simulator received each document exactly once (so none was accepted
-twice and none is missing), and the tally is printed and checked.
+twice and none is missing), every request and response matched the pinned spec,
+and the tally is printed and checked.
 
 Waits are zeroed by default; ``KSEF_SLOW_FAULTS=1`` adds a variant that sleeps every
 wait for real (Retry-After, backoff, reconciliation lookups).
@@ -248,8 +249,8 @@ async def _batch(run: Run) -> None:
 
 @pytest.fixture
 def sim_env() -> Iterator[SimulatorEnv]:
-    """A fresh simulator on a loopback port, without contract checks (speed)."""
-    yield from simulator_env(in_process=False, validate_contract=False)
+    """A fresh loopback simulator that checks every exchange against the spec."""
+    yield from simulator_env(in_process=False)
 
 
 def _check_against_simulator(run: Run, everything: list[Expected]) -> None:

@@ -505,3 +505,31 @@ async def test_system_warning_reaches_callback_and_log(
     ]
     [record] = [r for r in caplog.records if r.name == "ksef_facade.warnings"]
     assert "W-100" in record.getMessage()
+
+
+class _AskForWarningSync(httpx.BaseTransport):
+    """The blocking twin of _AskForWarning."""
+
+    def __init__(self, inner: httpx.BaseTransport, warning: str) -> None:
+        self._inner = inner
+        self._warning = warning
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sessions/online"):
+            request.headers["X-Test-System-Warning"] = self._warning
+        return self._inner.handle_request(request)
+
+
+def test_sync_client_reports_system_warning(env: SimulatorEnv) -> None:
+    """The blocking client passes X-System-Warning to on_warning too."""
+    seen: list[SystemWarning] = []
+    transport = _AskForWarningSync(env.sim.sync_transport(), "[W-7]: Uwaga")
+
+    with (
+        sync_client(env, transport=transport, on_warning=seen.append) as client,
+        nip_context(env.nip),
+        client.online_session(FormCode.FA3),
+    ):
+        pass
+
+    assert [(w.code, w.message) for w in seen] == [("W-7", "Uwaga")]

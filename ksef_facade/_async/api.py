@@ -339,10 +339,7 @@ class AsyncKsefApi:
             timeout=self._timeout,
             event_hooks={"response": [_record_response]},
         )
-        # Spelled so that scripts/unasync.py turns it into set_httpx_client in the
-        # sync twin (its rules rename async_<name>, not set_async_<name>).
-        install = getattr(client, "set_" + "async_httpx_client")
-        install(http)
+        client.set_async_httpx_client(http)
         self._http.append(http)
         return client
 

@@ -24,7 +24,13 @@ rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)`
     ``withdraw_old_keys(usage=None)``; ``expire_tokens(kind="access")`` expires
     every issued token of a kind at once ("access", "refresh", "authentication").
     Faults: ``sim.faults`` (:class:`~.faults.Faults`). Rate limits:
-    ``sim.rate_limiter.enabled``.
+    ``sim.rate_limiter.enabled``; ``GET /rate-limits`` reports the documented limits
+    × ``rate_limit_scale`` (-1 for a window without a limit), and a context's limits
+    change through ``POST /testdata/rate-limits`` (as given),
+    ``POST /testdata/rate-limits/production`` (the documented values, unscaled) and
+    ``DELETE /testdata/rate-limits``, or ``sim.rate_limiter.set_context_limits(nip,
+    {group: (per_second, per_minute, per_hour)})``. The ``global`` and
+    ``collectiveIdentifier`` groups are reported, not enforced.
 
     Inspection: ``received_invoices(nip=None)`` (decrypted bytes, status, KSeF
     number), ``session_records(kind=None)``, ``request_counts`` (per operation),

@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import auth, batch, exports, invoices, online, security, status, tokens
+from . import (
+    auth,
+    batch,
+    exports,
+    invoices,
+    limits,
+    online,
+    security,
+    status,
+    tokens,
+)
 from .calls import Call, Reply
 from .errors import (
     ApiError,
@@ -82,6 +92,10 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "start_export": exports.start_export,
     "export_status": exports.get_export_status,
     "download_export_part": exports.download_export_part,
+    "get_rate_limits": limits.get_rate_limits,
+    "set_test_rate_limits": limits.set_test_rate_limits,
+    "reset_test_rate_limits": limits.reset_test_rate_limits,
+    "set_test_production_rate_limits": limits.set_test_production_rate_limits,
 }
 
 # sesja-wsadowa.md: a part is at most 100 MB before encryption (plus padding).
@@ -111,24 +125,27 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 def _to_response(reply: Reply) -> Response:
-    if reply.status == 204:
-        return Response(status_code=204, headers=reply.headers)
+    if reply.status == 204 or (reply.body is None and reply.content is None):
+        return Response(status_code=reply.status, headers=reply.headers)
     if reply.content is not None:
         return Response(reply.content, reply.status, reply.headers, reply.media_type)
     content = json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
     return Response(content, reply.status, reply.headers, "application/json")
 
 
-def _rate_key(sim: Simulator, request: Request, client_ip: str) -> str:
+def _rate_key(
+    sim: Simulator, request: Request, client_ip: str
+) -> tuple[str, str | None]:
+    """Return the counter key (context and IP, or IP alone) and the context NIP."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         try:
-            return (
-                f"{sim.verify_token(header[7:].strip(), ('access',)).nip}|{client_ip}"
-            )
+            nip = sim.verify_token(header[7:].strip(), ("access",)).nip
         except Unauthorized:
             pass
-    return client_ip
+        else:
+            return f"{nip}|{client_ip}", nip
+    return client_ip, None
 
 
 class Dispatcher:
@@ -197,11 +214,9 @@ class Dispatcher:
             )
             with sim.lock:
                 sim.request_counts[operation.name] += 1
+                key, context = _rate_key(sim, request, client_ip)
                 wait = sim.rate_limiter.check(
-                    _rate_key(sim, request, client_ip),
-                    operation.group,
-                    now,
-                    operation.name,
+                    key, operation.group, now, operation.name, context=context
                 )
                 if wait is not None:
                     raise TooManyRequests(

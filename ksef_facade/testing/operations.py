@@ -43,15 +43,15 @@ OPERATIONS = (
         "get_public_key_certificates",
         "GET",
         "/security/public-key-certificates",
-        "public",
+        "anonymous",
     ),
-    Operation("auth_challenge", "POST", "/auth/challenge", "public"),
-    Operation("auth_ksef_token", "POST", "/auth/ksef-token", "public"),
-    Operation("auth_xades_signature", "POST", "/auth/xades-signature", "public"),
+    Operation("auth_challenge", "POST", "/auth/challenge", "anonymous"),
+    Operation("auth_ksef_token", "POST", "/auth/ksef-token", "anonymous"),
+    Operation("auth_xades_signature", "POST", "/auth/xades-signature", "anonymous"),
     Operation("auth_sessions_list", "GET", "/auth/sessions", "other"),
-    Operation("auth_status", "GET", "/auth/{referenceNumber}", "public"),
-    Operation("auth_redeem", "POST", "/auth/token/redeem", "public"),
-    Operation("auth_refresh", "POST", "/auth/token/refresh", "public"),
+    Operation("auth_status", "GET", "/auth/{referenceNumber}", "anonymous"),
+    Operation("auth_redeem", "POST", "/auth/token/redeem", "anonymous"),
+    Operation("auth_refresh", "POST", "/auth/token/refresh", "anonymous"),
     Operation(
         "auth_session_revoke_current", "DELETE", "/auth/sessions/current", "other"
     ),
@@ -130,6 +130,15 @@ OPERATIONS = (
     ),
     Operation(
         "query_invoice_metadata", "POST", "/invoices/query/metadata", "invoiceMetadata"
+    ),
+    Operation("get_rate_limits", "GET", "/rate-limits", "other"),
+    Operation("set_test_rate_limits", "POST", "/testdata/rate-limits", "other"),
+    Operation("reset_test_rate_limits", "DELETE", "/testdata/rate-limits", "other"),
+    Operation(
+        "set_test_production_rate_limits",
+        "POST",
+        "/testdata/rate-limits/production",
+        "other",
     ),
     Operation(
         "upload_part", "PUT", "/upload/{referenceNumber}/{ordinalNumber}", "presigned"

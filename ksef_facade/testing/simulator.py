@@ -103,7 +103,9 @@ class Simulator:
         self.keys = KeyStore(seed, self.clock.now())
         self.faults = Faults()
         self.rate_limiter = RateLimiter(
-            enabled=enforce_rate_limits, scale=rate_limit_scale
+            enabled=enforce_rate_limits,
+            scale=rate_limit_scale,
+            escalation=rate_limit_escalation,
         )
         self.validate_contract = validate_contract
         self.spec_path = spec_path

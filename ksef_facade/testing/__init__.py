@@ -25,7 +25,7 @@ rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)`
     every issued token of a kind at once ("access", "refresh", "authentication").
     Faults: ``sim.faults`` (:class:`~.faults.Faults`). Rate limits:
     ``sim.rate_limiter.enabled``; ``GET /rate-limits`` reports the documented limits
-    × ``rate_limit_scale`` (-1 for a window without a limit), and a context's limits
+    times ``rate_limit_scale`` (-1 for a window without a limit), and a context's limits
     change through ``POST /testdata/rate-limits`` (as given),
     ``POST /testdata/rate-limits/production`` (the documented values, unscaled) and
     ``DELETE /testdata/rate-limits``, or ``sim.rate_limiter.set_context_limits(nip,

@@ -12,6 +12,7 @@ from ksef_facade._sync.batch import BatchSession
 from ksef_facade._sync.client import KsefClient
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.online import InvoiceHandle, OnlineSession
+from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.batch_package import (
     BatchLimits,
     BatchPackage,
@@ -68,6 +69,7 @@ __all__ = [
     "DEMO",
     "PROD",
     "TEST",
+    "AccessToken",
     "AsyncAuthFacade",
     "AsyncBatchSession",
     "AsyncBearerAuth",
@@ -78,6 +80,7 @@ __all__ = [
     "AsyncOnlineSession",
     "AsyncTokenProvider",
     "AuthFacade",
+    "AuthOperation",
     "BadRequestError",
     "BatchLimits",
     "BatchPackage",

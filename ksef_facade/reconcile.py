@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_RECONCILE_POLICY",
     "Action",
     "ReconcilePolicy",
+    "Reconciled",
     "Step",
     "find_sent_invoice",
     "may_have_arrived",
@@ -157,3 +158,15 @@ def next_step(
         Action.GIVE_UP,
         f"not listed after {lookups} lookups and all {policy.max_sends} sends used",
     )
+
+
+@attrs.frozen
+class Reconciled:
+    """How a failed send's reconciliation ended, and the adopted reference.
+
+    ``action`` is ADOPT (``reference`` is the listed invoice's), RESEND or GIVE_UP;
+    ``reference`` is empty unless adopted.
+    """
+
+    action: Action
+    reference: str

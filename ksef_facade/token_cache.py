@@ -14,7 +14,7 @@ import attrs
 
 from ksef_facade.secrets import Secret
 
-__all__ = ["TokenAction", "TokenSet", "decide"]
+__all__ = ["CachedTokens", "TokenAction", "TokenSet", "decide"]
 
 
 def _aware(
@@ -32,6 +32,21 @@ class TokenSet:
     access_valid_until: datetime = attrs.field(validator=_aware)
     refresh_token: Secret = attrs.field(validator=attrs.validators.instance_of(Secret))
     refresh_valid_until: datetime = attrs.field(validator=_aware)
+
+
+class CachedTokens:
+    """One NIP's tokens as a provider's fast path reads them: replaced whole.
+
+    ``use_until`` is the Unix time after which the access token must be renewed
+    (its expiry minus the refresh skew).
+    """
+
+    __slots__ = ("access_token", "tokens", "use_until")
+
+    def __init__(self, tokens: TokenSet, use_until: float) -> None:
+        self.tokens = tokens
+        self.access_token = tokens.access_token
+        self.use_until = use_until
 
 
 class TokenAction(enum.Enum):

@@ -132,3 +132,15 @@ def test_twin_parameters_match(
         assert [(p.name, p.kind) for p in async_params.values()] == [
             (p.name, p.kind) for p in sync_params.values()
         ], f"{label}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [("auth", "AccessToken"), ("auth", "AuthOperation"), ("api", "Download")],
+)
+def test_data_classes_are_shared_by_both_flavours(module_name: str, name: str) -> None:
+    """A plain data class is one class, so isinstance holds across flavours."""
+    async_module = importlib.import_module(f"ksef_facade._async.{module_name}")
+    sync_module = importlib.import_module(f"ksef_facade._sync.{module_name}")
+
+    assert getattr(async_module, name) is getattr(sync_module, name)

@@ -76,6 +76,7 @@ from ksef_api.models import (
 from ksef_api.types import UNSET, Response
 from ksef_facade._async.bearer import AsyncBearerAuth
 from ksef_facade._async.tokens import AsyncTokenProvider
+from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
 from ksef_facade.errors import (
     ERROR_FORMAT_HEADERS,
@@ -120,19 +121,6 @@ _LAST_RESPONSE: ContextVar[_ResponseSlot | None] = ContextVar(
 _EXPLICIT_BEARER: ContextVar[Secret | None] = ContextVar(
     "ksef_facade_explicit_bearer", default=None
 )
-
-
-class Download:
-    """A downloaded XML document with the SHA-256 KSeF announced for it."""
-
-    __slots__ = ("announced_hash", "content")
-
-    def __init__(self, content: bytes, announced_hash: str | None) -> None:
-        self.content = content
-        self.announced_hash = announced_hash
-
-    def __repr__(self) -> str:
-        return f"Download({len(self.content)} bytes, hash={self.announced_hash!r})"
 
 
 class _ExplicitBearerAuth(httpx.Auth):

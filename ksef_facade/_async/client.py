@@ -17,7 +17,7 @@ import httpx
 
 from ksef_api.models import AuthenticationListItem
 from ksef_facade import statuses
-from ksef_facade._async.api import DEFAULT_TIMEOUT, AsyncKsefApi, Download
+from ksef_facade._async.api import DEFAULT_TIMEOUT, AsyncKsefApi
 from ksef_facade._async.auth import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_TIMEOUT,
@@ -45,6 +45,7 @@ from ksef_facade.batch_package import (
 from ksef_facade.batch_state import BatchResult, BatchUploadState
 from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.crypto import PublicKeyInfo, sha256_b64
+from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
 from ksef_facade.errors import KsefApiError, KsefTimeoutError, UpoHashMismatchError
 from ksef_facade.forms import FormCode

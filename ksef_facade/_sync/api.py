@@ -77,6 +77,7 @@ from ksef_api.models import (
 from ksef_api.types import UNSET, Response
 from ksef_facade._sync.bearer import BearerAuth
 from ksef_facade._sync.tokens import TokenProvider
+from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
 from ksef_facade.errors import (
     ERROR_FORMAT_HEADERS,
@@ -121,19 +122,6 @@ _LAST_RESPONSE: ContextVar[_ResponseSlot | None] = ContextVar(
 _EXPLICIT_BEARER: ContextVar[Secret | None] = ContextVar(
     "ksef_facade_explicit_bearer", default=None
 )
-
-
-class Download:
-    """A downloaded XML document with the SHA-256 KSeF announced for it."""
-
-    __slots__ = ("announced_hash", "content")
-
-    def __init__(self, content: bytes, announced_hash: str | None) -> None:
-        self.content = content
-        self.announced_hash = announced_hash
-
-    def __repr__(self) -> str:
-        return f"Download({len(self.content)} bytes, hash={self.announced_hash!r})"
 
 
 class _ExplicitBearerAuth(httpx.Auth):

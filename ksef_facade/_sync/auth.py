@@ -17,8 +17,6 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-import attrs
-
 from ksef_api.models import (
     AuthenticationChallengeResponse,
     AuthenticationContextIdentifier,
@@ -30,6 +28,7 @@ from ksef_facade import statuses
 from ksef_facade._concurrency import sleep
 from ksef_facade._sync.api import KsefApi
 from ksef_facade._sync.encryption import EncryptionService
+from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
 from ksef_facade.errors import KsefApiError, KsefTimeoutError
 from ksef_facade.keys import KeyUsage, is_unknown_key_error
@@ -53,22 +52,6 @@ DEFAULT_POLL_TIMEOUT = timedelta(minutes=2)
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@attrs.frozen
-class AuthOperation:
-    """A started authentication: its reference number and temporary token."""
-
-    reference_number: str
-    authentication_token: Secret
-
-
-@attrs.frozen
-class AccessToken:
-    """An access token and the moment it expires."""
-
-    token: Secret
-    valid_until: datetime
 
 
 class AuthFacade:

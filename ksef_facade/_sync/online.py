@@ -17,8 +17,6 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-import attrs
-
 from ksef_api.models import (
     EncryptionInfo,
     OpenOnlineSessionRequest,
@@ -287,7 +285,7 @@ class OnlineSession:
         sends: int,
         policy: reconcile.ReconcilePolicy,
         error: KsefError,
-    ) -> _Reconciled:
+    ) -> reconcile.Reconciled:
         """Look a failed send up by hash until found or the lookups run out."""
         _log.info(
             "Invoice send %d in session %s failed (%s); looking it up by its hash",
@@ -312,7 +310,7 @@ class OnlineSession:
                     type(lookup_error).__name__,
                 )
                 self._client.stats.note_reconciliation(adopted=False, resent=False)
-                return _Reconciled(reconcile.Action.GIVE_UP, "")
+                return reconcile.Reconciled(reconcile.Action.GIVE_UP, "")
 
             step = reconcile.next_step(
                 found, lookups=lookups, sends=sends, policy=policy
@@ -331,7 +329,9 @@ class OnlineSession:
             self._reference,
             step.reason,
         )
-        return _Reconciled(step.action, found.reference_number if found else "")
+        return reconcile.Reconciled(
+            step.action, found.reference_number if found else ""
+        )
 
     def _find_sent(self, invoice_hash: str) -> InvoiceStatus | None:
         """List the session's invoices; claim and return the one with the hash."""
@@ -425,14 +425,6 @@ class OnlineSession:
                     self.reference_number, upo_reference
                 )
         return pages
-
-
-@attrs.frozen
-class _Reconciled:
-    """How a failed send's reconciliation ended, and the adopted reference."""
-
-    action: reconcile.Action
-    reference: str
 
 
 def _check_correction(corrected_hash: str, *, offline_mode: bool) -> None:

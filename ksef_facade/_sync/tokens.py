@@ -28,7 +28,7 @@ from ksef_facade.errors import (
     UnauthorizedError,
 )
 from ksef_facade.secrets import Secret
-from ksef_facade.token_cache import TokenAction, TokenSet, decide
+from ksef_facade.token_cache import CachedTokens, TokenAction, TokenSet, decide
 
 __all__ = ["TokenKind", "TokenProvider"]
 
@@ -43,17 +43,6 @@ TokenKind = Literal["access", "refresh"]
 _REFRESH_REJECTED_CODES = frozenset({21301, 21304})
 
 _EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class _Cached:
-    """One NIP's tokens as the fast path reads them: replaced whole, never mutated."""
-
-    __slots__ = ("access_token", "tokens", "use_until")
-
-    def __init__(self, tokens: TokenSet, use_until: float) -> None:
-        self.tokens = tokens
-        self.access_token = tokens.access_token
-        self.use_until = use_until
 
 
 class _NipState:
@@ -98,7 +87,7 @@ class TokenProvider:
         self._skew = refresh_skew
         self._on_token_update = on_token_update
         self._clock = clock
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[str, CachedTokens] = {}
         self._states: dict[str, _NipState] = {}
         # Guards only dict writes that must not interleave; never held across I/O.
         self._guard = threading.Lock()
@@ -141,7 +130,7 @@ class TokenProvider:
             if access_token is not None and cached.access_token != access_token:
                 return
             expired = attrs.evolve(cached.tokens, access_valid_until=_EXPIRED)
-            self._cache[nip] = _Cached(expired, -math.inf)
+            self._cache[nip] = CachedTokens(expired, -math.inf)
 
         logger.debug("Access token for NIP %s invalidated", nip)
 
@@ -221,7 +210,7 @@ class TokenProvider:
     def _store(self, nip: str, tokens: TokenSet) -> None:
         use_until = (tokens.access_valid_until - self._skew).timestamp()
         with self._guard:
-            self._cache[nip] = _Cached(tokens, use_until)
+            self._cache[nip] = CachedTokens(tokens, use_until)
 
 
 def _refresh_rejected(error: KsefApiError) -> bool:

@@ -56,6 +56,17 @@ without a response), ``fail_part_uploads(count, status=503)``; all return a
 :class:`~.faults.Fault` whose ``fired`` counts activations; ``clear()`` removes rules.
 In-process, dropped connections raise ``httpx.RemoteProtocolError``.
 
+``listing_lag(calls=1, *, count=None, after=0)`` is a lagging read model rather than
+a request fault: every invoice recorded while it is active (an online send, or an
+invoice of a batch) is left out of its session's listings (``GET
+/sessions/{ref}/invoices`` and ``.../invoices/failed``) for the next ``calls``
+listings of that session, then appears; its own status (``GET
+/sessions/{ref}/invoices/{invoiceRef}``) answers throughout. ``count`` limits how many
+invoices lag (``fired`` counts them); ``faults.history`` gets
+``("session_invoices", "listing_lag")`` for each listing that left one out. With
+``drop_after(route="send_online_invoice")`` it exercises a client's lookup of a send
+whose answer was lost.
+
 Pytest
 ------
 :mod:`.pytest_plugin` provides ``ksef_simulator`` (loopback) and

@@ -14,7 +14,14 @@ fires on the next ``count`` (``None``: on every one). Kinds:
 ``drop_before``
     close the connection without processing and without a response;
 ``drop_after``
-    process the request fully, then close the connection without a response.
+    process the request fully, then close the connection without a response;
+``listing_lag``
+    not a request fault: each invoice recorded while it is active (sent online or
+    found in a batch) is left out of its session's invoice listings
+    (``GET /sessions/{ref}/invoices`` and ``.../invoices/failed``) for the next
+    ``calls`` listings of that session, as a lagging read model would; its own
+    status (``GET /sessions/{ref}/invoices/{invoiceRef}``) stays reachable.
+    ``count`` limits how many invoices lag.
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ from .operations import operation_names
 
 __all__ = ["KINDS", "Fault", "Faults"]
 
-KINDS = ("latency", "server_error", "rate_limit", "drop_before", "drop_after")
+KINDS = (
+    "latency",
+    "server_error",
+    "rate_limit",
+    "drop_before",
+    "drop_after",
+    "listing_lag",
+)
 
 
 @dataclass
@@ -40,6 +54,7 @@ class Fault:
     status: int = 503
     seconds: float = 0.0
     retry_after: int = 1
+    calls: int = 0
     seen: int = 0
     fired: int = 0
 
@@ -78,6 +93,7 @@ class Faults:
         status: int = 503,
         seconds: float = 0.0,
         retry_after: int = 1,
+        calls: int = 0,
     ) -> Fault:
         """Add a fault rule and return it (its ``fired`` counts activations)."""
         if kind not in KINDS:
@@ -88,8 +104,10 @@ class Faults:
             raise ValueError("a server_error status must be 5xx or 408")
         if count is not None and count < 1:
             raise ValueError("count must be positive or None")
+        if kind == "listing_lag" and (calls < 1 or route is not None):
+            raise ValueError("a listing_lag needs calls >= 1 and no route")
 
-        fault = Fault(kind, route, count, after, status, seconds, retry_after)
+        fault = Fault(kind, route, count, after, status, seconds, retry_after, calls)
         with self._lock:
             self.rules.append(fault)
         return fault
@@ -146,6 +164,26 @@ class Faults:
             count, status=status, route="upload_part", after=after
         )
 
+    def listing_lag(
+        self, calls: int = 1, *, count: int | None = None, after: int = 0
+    ) -> Fault:
+        """Hide each invoice recorded from now on from ``calls`` session listings."""
+        return self.add("listing_lag", count=count, after=after, calls=calls)
+
+    def claim_listing_lag(self) -> int:
+        """Return how many listings a newly recorded invoice stays hidden from."""
+        hidden = 0
+        with self._lock:
+            for fault in self.rules:
+                if fault.kind == "listing_lag" and fault._claims("listing_lag"):
+                    hidden = max(hidden, fault.calls)
+        return hidden
+
+    def note(self, operation: str, kind: str) -> None:
+        """Record in ``history`` that a fault of ``kind`` affected ``operation``."""
+        with self._lock:
+            self.history.append((operation, kind))
+
     def clear(self) -> None:
         """Remove every fault rule (the history stays)."""
         with self._lock:
@@ -157,6 +195,8 @@ class Faults:
         terminal: Fault | None = None
         with self._lock:
             for fault in self.rules:
+                if fault.kind == "listing_lag":
+                    continue
                 if fault.kind == "latency":
                     if fault._claims(operation):
                         delay += fault.seconds

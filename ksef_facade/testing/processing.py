@@ -71,6 +71,7 @@ def process_invoice(
         file_name=file_name,
         offline=offline,
         hash_of_corrected=corrects.invoice_hash if corrects else None,
+        hidden_listings=sim.faults.claim_listing_lag(),
     )
     session.invoices.append(invoice)
     session.updated = received

@@ -111,6 +111,8 @@ class InvoiceRecord:
     upo: bytes | None = field(default=None, repr=False)
     hash_of_corrected: str | None = None
     corrected_by: str | None = None
+    # Session listings this invoice is still left out of (the listing_lag fault).
+    hidden_listings: int = 0
 
 
 @dataclass

@@ -214,6 +214,18 @@ def sessions_list(call: Call) -> Reply:
     return Reply(200, body)
 
 
+def _listed(call: Call, session: SessionRecord) -> list[InvoiceRecord]:
+    """Return the invoices a listing shows, counting down the lagging ones."""
+    shown = []
+    for invoice in session.invoices:
+        if invoice.hidden_listings > 0:
+            invoice.hidden_listings -= 1
+            call.sim.faults.note(call.operation, "listing_lag")
+        else:
+            shown.append(invoice)
+    return shown
+
+
 def _invoice_page(call: Call, failed_only: bool) -> Reply:
     access = call.access(*READ_PERMISSIONS)
     session = find_session(call, access)
@@ -221,7 +233,7 @@ def _invoice_page(call: Call, failed_only: bool) -> Reply:
 
     chosen = [
         i
-        for i in session.invoices
+        for i in _listed(call, session)
         if not failed_only or invoice_status(call.sim, i).code >= 400
     ]
     scope = f"invoices:{session.reference_number}:{failed_only}"

@@ -145,3 +145,73 @@ def test_client_error_statuses_are_refused(env: SimulatorEnv) -> None:
     """server_errors refuses statuses that are not server-side failures."""
     with pytest.raises(ValueError, match="5xx"):
         env.sim.faults.server_errors(1, status=404)
+
+
+def _listed(kit: Kit, session: str, suffix: str = "") -> list[str]:
+    response = kit.client.get(f"/sessions/{session}/invoices{suffix}", headers=kit.auth)
+    assert response.status_code == 200, response.text
+    return [invoice["referenceNumber"] for invoice in response.json()["invoices"]]
+
+
+def test_listing_lag_hides_a_new_invoice_for_n_listings(
+    env: SimulatorEnv, authed: Kit
+) -> None:
+    """listing_lag(calls=2): the invoice shows only on the third listing."""
+    fault = env.sim.faults.listing_lag(calls=2)
+    session, aes_key, iv = authed.open_online()
+    reference = authed.send(session, aes_key, iv, invoice_xml("L/1")).json()[
+        "referenceNumber"
+    ]
+    listings = [_listed(authed, session) for _ in range(3)]
+    assert listings == [[], [], [reference]]
+    assert fault.fired == 1
+    assert env.sim.faults.history == [("session_invoices", "listing_lag")] * 2
+
+
+def test_listing_lag_keeps_the_invoice_status_reachable(
+    env: SimulatorEnv, authed: Kit
+) -> None:
+    """While an invoice is left out of listings, its own status answers 200."""
+    env.sim.faults.listing_lag(calls=5)
+    session, aes_key, iv = authed.open_online()
+    reference = authed.send(session, aes_key, iv, invoice_xml("L/2")).json()[
+        "referenceNumber"
+    ]
+    assert _listed(authed, session) == []
+    assert authed.invoice_status(session, reference)["status"]["code"] == 200
+
+
+def test_listing_lag_spares_earlier_invoices(env: SimulatorEnv, authed: Kit) -> None:
+    """Invoices recorded before the fault was added stay listed."""
+    session, aes_key, iv = authed.open_online()
+    first = authed.send(session, aes_key, iv, invoice_xml("L/3")).json()
+    env.sim.faults.listing_lag(calls=1)
+    authed.send(session, aes_key, iv, invoice_xml("L/4"))
+    assert _listed(authed, session) == [first["referenceNumber"]]
+    assert len(_listed(authed, session)) == 2
+
+
+def test_listing_lag_count_limits_lagging_invoices(
+    env: SimulatorEnv, authed: Kit
+) -> None:
+    """count=1 makes only the next invoice lag; the one after is listed at once."""
+    env.sim.faults.listing_lag(calls=1, count=1)
+    session, aes_key, iv = authed.open_online()
+    authed.send(session, aes_key, iv, invoice_xml("L/5"))
+    second = authed.send(session, aes_key, iv, invoice_xml("L/6")).json()
+    assert _listed(authed, session) == [second["referenceNumber"]]
+
+
+def test_listing_lag_counts_failed_listings_too(env: SimulatorEnv, authed: Kit) -> None:
+    """A rejected invoice is also missing from /invoices/failed while it lags."""
+    env.sim.faults.listing_lag(calls=1)
+    session, aes_key, iv = authed.open_online()
+    rejected = authed.send(session, aes_key, iv, b"<not-an-invoice/>").json()
+    assert _listed(authed, session, "/failed") == []
+    assert _listed(authed, session, "/failed") == [rejected["referenceNumber"]]
+
+
+def test_listing_lag_needs_a_positive_call_count(env: SimulatorEnv) -> None:
+    """listing_lag(calls=0) is refused with a ValueError."""
+    with pytest.raises(ValueError, match="calls"):
+        env.sim.faults.listing_lag(calls=0)

@@ -7,7 +7,6 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -170,6 +169,35 @@ async def test_invoice_listed_late_is_found_by_a_later_lookup(
     assert len(listings) == 2
     assert (client.stats.adopted, client.stats.resent) == (1, 0)
     assert env.sim.request_counts["send_online_invoice"] == 1
+
+
+@pytest.mark.parametrize("hidden_listings", [1, 2])
+async def test_invoice_listed_on_a_later_lookup_is_adopted(
+    env: SimulatorEnv, hidden_listings: int
+) -> None:
+    """A lost send listed only on lookup 2 or 3 is adopted once, with its number."""
+    invoice = fa3_invoice(env.nip, f"FV/R/LAG{hidden_listings}")
+    env.sim.faults.drop_after(1, route="send_online_invoice")
+    lag = env.sim.faults.listing_lag(calls=hidden_listings)
+
+    async with async_client(env) as client:
+        with nip_context(env.nip), no_waits():
+            started = time.monotonic()
+            async with client.online_session(FormCode.FA3) as session:
+                handle = await session.send(invoice)
+                number = await handle.result()
+            elapsed = time.monotonic() - started
+
+    [received] = env.sim.received_invoices()
+    assert _received(env, invoice) == [200]
+    assert env.sim.request_counts["send_online_invoice"] == 1
+    assert env.sim.request_counts["session_invoices"] == hidden_listings + 1
+    assert lag.fired == 1
+    assert handle.reference_number == received.reference_number
+    assert number == received.ksef_number
+    assert (client.stats.adopted, client.stats.resent) == (1, 0)
+    # The lookups' 1 s and 3 s pauses were skipped.
+    assert elapsed < 1.0
 
 
 async def test_failed_lookup_raises_the_send_error(env: SimulatorEnv) -> None:
@@ -406,55 +434,12 @@ def test_throttle_counts_each_nip_apart(env: SimulatorEnv) -> None:
     assert other_nip == 0.0
 
 
-# Spec, GET /rate-limits: every group, -1 where a window has no limit.
-_GROUPS = [
-    "onlineSession",
-    "onlineSessionClose",
-    "batchSession",
-    "batchSessionClose",
-    "invoiceSend",
-    "invoiceStatus",
-    "sessionList",
-    "sessionInvoiceList",
-    "sessionMisc",
-    "invoiceMetadata",
-    "invoiceExport",
-    "invoiceExportStatus",
-    "invoiceDownload",
-    "collectiveIdentifier",
-    "other",
-    "anonymous",
-    "global",
-]
-
-
-def _rate_limits_body(**overrides: dict[str, int]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        group: {"perSecond": 100, "perMinute": 1000, "perHour": -1} for group in _GROUPS
-    }
-    body.update(overrides)
-    return body
-
-
-class _RateLimitsTransport(httpx.AsyncBaseTransport):
-    """Answers GET /rate-limits itself (the simulator does not serve it)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, body: dict[str, Any]) -> None:
-        self._inner = inner
-        self._body = body
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/rate-limits"):
-            return httpx.Response(200, json=self._body, request=request)
-        return await self._inner.handle_async_request(request)
-
-
 async def test_rate_limits_read_into_the_throttle(env: SimulatorEnv) -> None:
     """GET /rate-limits replaces the throttle's limits for the groups it lists."""
-    body = _rate_limits_body(invoiceSend={"perSecond": 1, "perMinute": 5, "perHour": 9})
-    transport = _RateLimitsTransport(env.sim.async_transport(), body)
+    # As POST /testdata/rate-limits would: this context's own invoiceSend limits.
+    env.sim.rate_limiter.set_context_limits(env.nip, {"invoiceSend": (1, 5, 9)})
 
-    async with async_client(env, transport=transport, throttle=True) as client:
+    async with async_client(env, throttle=True) as client:
         with nip_context(env.nip):
             limits = await client.refresh_rate_limits()
 
@@ -462,8 +447,10 @@ async def test_rate_limits_read_into_the_throttle(env: SimulatorEnv) -> None:
     route = find_route("POST", "/sessions/online/{referenceNumber}/invoices")
     assert route is not None
     waits = [client.throttle.reserve(route) for _ in range(2)]
-    assert limits["invoiceSend"].per_second == 1
-    assert limits["sessionList"].per_hour is None
+    assert env.sim.request_counts["get_rate_limits"] == 1
+    assert limits["invoiceSend"] == RateLimit(1, 5, 9)
+    # Spec: -1 marks a window without a limit; the client reads it as None.
+    assert limits["anonymous"] == RateLimit(per_second=60)
     assert waits[0] == 0
     assert waits[1] > 0.9
 

@@ -10,7 +10,7 @@ Python API
 refresh_token_ttl=604800, authentication_token_ttl=3600, challenge_ttl=600,
 online_session_ttl=43200, max_invoices_per_session=10000,
 metadata_query_limit=10000, export_part_size=50000000,
-enforce_rate_limits=False, rate_limit_scale=1.0,
+status_retention=604800, enforce_rate_limits=False, rate_limit_scale=1.0,
 rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)``
     The state and controls. ``sim.app`` is the ASGI app (paths under ``/v2`` as in
     the spec; batch part uploads at ``/upload/...``, UPO links at ``/upo/...`` and
@@ -38,7 +38,8 @@ rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)`
 
 ``ManualClock`` / ``SystemClock``
     Pass ``clock=ManualClock()`` and call ``clock.advance(seconds)`` to step through
-    processing delays, challenge and token expiry.
+    processing delays, challenge and token expiry, and ``status_retention`` (after
+    which authentication and export statuses answer 410 Gone).
 
 ``run_simulator(sim, host="127.0.0.1", port=0)``
     Context manager serving ``sim`` with uvicorn in a thread; yields the base URL

@@ -33,10 +33,12 @@ from .calls import Call, Reply
 from .errors import (
     ApiError,
     Forbidden,
+    Gone,
     TooManyRequests,
     Unauthorized,
     render_bad_request,
     render_forbidden,
+    render_gone,
     render_too_many_requests,
     render_unauthorized,
     timestamp,
@@ -238,6 +240,8 @@ class Dispatcher:
             return render_unauthorized(error, path=path, now=now, trace_id=trace_id)
         except Forbidden as error:
             return render_forbidden(error, path=path, now=now, trace_id=trace_id)
+        except Gone as error:
+            return render_gone(error, path=path, now=now, trace_id=trace_id)
         except TooManyRequests as error:
             return render_too_many_requests(
                 error, problem=problem, path=path, now=now, trace_id=trace_id

@@ -246,6 +246,7 @@ def auth_status(call: Call) -> Reply:
             f"Operacja uwierzytelniania o numerze referencyjnym {reference} "
             "nie została znaleziona.",
         )
+    call.sim.check_retention(operation.started)
     return Reply(200, _describe(call, operation))
 
 

@@ -4,7 +4,8 @@ The spec's 4xx responses carry ``ExceptionResponse`` (the legacy body) as
 ``application/json``, or Problem Details as ``application/problem+json`` when the
 request carries ``X-Error-Format: problem-details``; 401 and 403 are Problem Details
 only; 429 uses ``TooManyRequestsResponse`` or ``TooManyRequestsProblemDetails`` and a
-``Retry-After`` header. Codes and descriptions come from the spec's error tables.
+``Retry-After`` header; 410 (a status past its retention) is Problem Details only.
+Codes and descriptions come from the spec's error tables.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ __all__ = [
     "DESCRIPTIONS",
     "ApiError",
     "Forbidden",
+    "Gone",
     "TooManyRequests",
     "Unauthorized",
     "render_bad_request",
     "render_forbidden",
+    "render_gone",
     "render_too_many_requests",
     "render_unauthorized",
     "timestamp",
@@ -89,6 +92,14 @@ class Forbidden(Exception):
         self.reason_code = reason_code
         self.detail = detail
         self.security = security
+
+
+class Gone(Exception):
+    """A 410 answer: an asynchronous operation's status is past its retention."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class TooManyRequests(Exception):
@@ -193,6 +204,19 @@ def render_forbidden(
     if error.security is not None:
         body["security"] = error.security
     return _json(403, body, "application/problem+json")
+
+
+def render_gone(error: Gone, *, path: str, now: datetime, trace_id: str) -> Response:
+    """Return the 410 Problem Details response (spec: GoneProblemDetails)."""
+    body = {
+        "title": "Gone",
+        "status": 410,
+        "instance": path,
+        "detail": error.detail,
+        "timestamp": timestamp(now),
+        "traceId": trace_id,
+    }
+    return _json(410, body, "application/problem+json")
 
 
 def render_too_many_requests(

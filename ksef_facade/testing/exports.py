@@ -60,6 +60,7 @@ class ExportRecord:
     last_date: tuple[str, str] | None = None
     hwm: datetime | None = None
     parts: list[ExportPart] = field(default_factory=list)
+    started: datetime | None = None
 
 
 def _archive(files: list[tuple[str, bytes]], compression: str) -> bytes:
@@ -167,6 +168,7 @@ def start_export(call: Call) -> Reply:
         ready_at=sim.ready_at(),
         outcome=Status(415, "Błąd odszyfrowania dostarczonego klucza"),
         compression=compression,
+        started=sim.now(),
     )
     if key is not None:
         _build(call, access, record, (key, iv), body)
@@ -202,6 +204,7 @@ def get_export_status(call: Call) -> Reply:
     record = sim.exports.get(reference)
     if record is None or record.nip != access.nip:
         raise ApiError(21175)
+    sim.check_retention(record.started or record.ready_at)
     if sim.now() < record.ready_at:
         return Reply(200, {"status": _IN_PROGRESS.to_json()})
 

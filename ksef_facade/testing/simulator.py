@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import jwt
 from .calls import Access
 from .clock import Clock, SystemClock
-from .errors import Unauthorized
+from .errors import Gone, Unauthorized
 from .faults import Faults
 from .identifiers import is_valid_nip, reference_number
 from .keys import USAGES, KeyStore
@@ -79,6 +79,7 @@ class Simulator:
         max_invoices_per_session: int = 10_000,
         metadata_query_limit: int = 10_000,
         export_part_size: int = 50_000_000,
+        status_retention: float = 7 * 86400.0,
         enforce_rate_limits: bool = False,
         rate_limit_scale: float = 1.0,
         rate_limit_escalation: float = 1.0,
@@ -99,6 +100,7 @@ class Simulator:
         self.max_invoices_per_session = max_invoices_per_session
         self.metadata_query_limit = metadata_query_limit
         self.export_part_size = export_part_size
+        self.status_retention = status_retention
 
         self.keys = KeyStore(seed, self.clock.now())
         self.faults = Faults()
@@ -134,6 +136,15 @@ class Simulator:
     def now(self) -> datetime:
         """Return the simulator's current time."""
         return self.clock.now()
+
+    def check_retention(self, started: datetime) -> None:
+        """Raise 410 Gone when an operation started at ``started`` is past retention.
+
+        api-changelog.md (2.4.0): the statuses of authentication (GET
+        /auth/{referenceNumber}) and of exports are kept 7 days, then answer 410.
+        """
+        if self.now() >= started + timedelta(seconds=self.status_retention):
+            raise Gone("Operacja wygasła i nie jest już dostępna.")
 
     def ready_at(self) -> datetime:
         """Return when work submitted now finishes processing."""

@@ -299,3 +299,21 @@ def test_ip_policy_refuses_other_addresses(env: SimulatorEnv, kit: Kit) -> None:
     response = kit.client.get("/auth/sessions", headers=kit.auth)
     assert response.status_code == 403
     assert response.json()["reasonCode"] == "ip-not-allowed"
+
+
+def test_auth_status_is_gone_after_retention(make_env) -> None:
+    """api-changelog.md 2.4.0: past retention GET /auth/{ref} answers 410 Gone."""
+    clock = ManualClock()
+    env = make_env(clock=clock, status_retention=60)
+    with ExitStack() as stack:
+        kit = kit_for(env, stack)
+        started = kit.start_auth(env.nip, env.ksef_token)
+        url = f"/auth/{started['referenceNumber']}"
+        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        kept = kit.client.get(url, headers=headers)
+        clock.advance(60)
+        gone = kit.client.get(url, headers=headers)
+    assert kept.status_code == 200
+    assert gone.status_code == 410
+    assert gone.headers["content-type"] == "application/problem+json"
+    assert gone.json()["instance"] == f"/v2{url}"

@@ -157,3 +157,21 @@ def test_undecryptable_key_gives_415(env: SimulatorEnv, authed: Kit) -> None:
         f"/invoices/exports/{reference}", headers=authed.auth
     ).json()
     assert status["status"]["code"] == 415
+
+
+def test_export_status_is_gone_after_retention(make_env) -> None:
+    """api-changelog.md 2.4.0: past retention an export's status answers 410 Gone."""
+    clock = ManualClock()
+    env = make_env(clock=clock, status_retention=60, access_token_ttl=3600)
+    with ExitStack() as stack:
+        kit = kit_for(env, stack)
+        kit.authenticate(env.nip, env.ksef_token)
+        reference, _, _ = _start(kit, clock.now())
+        url = f"/invoices/exports/{reference}"
+        kept = kit.client.get(url, headers=kit.auth)
+        clock.advance(59)
+        still = kit.client.get(url, headers=kit.auth)
+        clock.advance(1)
+        gone = kit.client.get(url, headers=kit.auth)
+    assert (kept.status_code, still.status_code, gone.status_code) == (200, 200, 410)
+    assert gone.json()["title"] == "Gone"

@@ -32,10 +32,13 @@ from ksef_facade.context import current_nip, nip_context, validate_nip
 from ksef_facade.crypto import PublicKeyInfo, load_certificate, load_public_key
 from ksef_facade.environments import DEMO, PROD, TEST, Environment
 from ksef_facade.errors import (
+    AuthenticationFailedError,
     BadRequestError,
     ForbiddenError,
     GoneError,
+    HashMismatchError,
     InvalidNipError,
+    InvoiceHashMismatchError,
     InvoiceRejectedError,
     KsefApiError,
     KsefError,
@@ -81,6 +84,7 @@ __all__ = [
     "AsyncTokenProvider",
     "AuthFacade",
     "AuthOperation",
+    "AuthenticationFailedError",
     "BadRequestError",
     "BatchLimits",
     "BatchPackage",
@@ -98,8 +102,10 @@ __all__ = [
     "ForbiddenError",
     "FormCode",
     "GoneError",
+    "HashMismatchError",
     "InvalidNipError",
     "InvoiceHandle",
+    "InvoiceHashMismatchError",
     "InvoiceOutcome",
     "InvoiceRejectedError",
     "InvoiceStatus",

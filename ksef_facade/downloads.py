@@ -1,4 +1,4 @@
-"""Documents downloaded from KSeF (UPO pages, invoices) with their announced hash.
+"""Documents downloaded from KSeF (UPO pages, invoices) and their hash check.
 
 KSeF sends the SHA-256 (Base64) of a downloaded document in ``x-ms-meta-hash``
 (api-changelog.md, "Pobranie faktury/UPO").
@@ -6,7 +6,10 @@ KSeF sends the SHA-256 (Base64) of a downloaded document in ``x-ms-meta-hash``
 
 from __future__ import annotations
 
-__all__ = ["Download"]
+from ksef_facade.crypto import sha256_b64
+from ksef_facade.errors import HashMismatchError
+
+__all__ = ["Download", "verified"]
 
 
 class Download:
@@ -20,3 +23,24 @@ class Download:
 
     def __repr__(self) -> str:
         return f"Download({len(self.content)} bytes, hash={self.announced_hash!r})"
+
+
+def verified(
+    download: Download,
+    reference: str,
+    mismatch: type[HashMismatchError] = HashMismatchError,
+) -> bytes:
+    """Return the content unless it differs from the announced hash; then raise.
+
+    ``mismatch`` is the error raised, naming ``reference``. Without an announced
+    hash there is nothing to compare and the content is returned as it is.
+    """
+    if download.announced_hash is None:
+        return download.content
+
+    actual = sha256_b64(download.content)
+    if actual != download.announced_hash:
+        raise mismatch(
+            expected=download.announced_hash, actual=actual, reference_number=reference
+        )
+    return download.content

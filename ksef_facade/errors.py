@@ -10,13 +10,20 @@
     │   ├── NotFoundError               404
     │   ├── GoneError                   410
     │   ├── RateLimitError              429
-    │   └── ServerError                 5xx
+    │   ├── ServerError                 5xx
+    │   └── AuthenticationFailedError   an authentication ended with status >= 400
     ├── KsefTransportError              no HTTP answer (connection, TLS, read error)
     ├── KsefTimeoutError                waiting for a final status gave up
     ├── InvoiceRejectedError            an invoice ended with a rejection status
-    ├── UpoHashMismatchError            a UPO does not match its x-ms-meta-hash
+    ├── HashMismatchError               a download does not match its x-ms-meta-hash
+    │   ├── UpoHashMismatchError        ... a UPO
+    │   └── InvoiceHashMismatchError    ... an invoice
     ├── InvalidNipError                 also ValueError: a malformed NIP
-    └── NipContextMissingError          also LookupError: no nip_context() is active
+    ├── NipContextMissingError          also LookupError: no nip_context() is active
+    ├── BatchPackageError               batch_package.py, also ValueError: a batch
+    │                                   breaks a documented limit or holds a bad
+    │                                   invoice (one subclass per rule, same module)
+    └── BatchUploadExpiredError         batch_state.py: the upload window has closed
 
 :func:`error_from_response` turns any error response into the right
 :class:`KsefApiError`. It reads both documented bodies: the legacy
@@ -37,10 +44,13 @@ from ksef_facade.retry import parse_retry_after
 
 __all__ = [
     "ERROR_FORMAT_HEADERS",
+    "AuthenticationFailedError",
     "BadRequestError",
     "ForbiddenError",
     "GoneError",
+    "HashMismatchError",
     "InvalidNipError",
+    "InvoiceHashMismatchError",
     "InvoiceRejectedError",
     "KsefApiError",
     "KsefError",
@@ -141,6 +151,16 @@ class ServerError(KsefApiError):
     """5xx: KSeF failed to handle the request."""
 
 
+class AuthenticationFailedError(KsefApiError):
+    """An authentication operation ended with a failure status (400 and up).
+
+    ``status_code`` is the HTTP status of the status poll (200); ``code`` is the
+    authentication status, for example 450 for an invalid KSeF token (spec,
+    ``AuthenticationOperationStatusResponse.status``), and ``reference_number``
+    the operation's.
+    """
+
+
 class KsefTransportError(KsefError):
     """The request got no HTTP answer (connection, TLS or read failure)."""
 
@@ -182,20 +202,46 @@ class InvoiceRejectedError(KsefError):
         self.details = details
 
 
-class UpoHashMismatchError(KsefError):
-    """A downloaded UPO's SHA-256 differs from the hash KSeF announced for it."""
+class HashMismatchError(KsefError):
+    """A downloaded document's SHA-256 differs from the hash KSeF announced for it.
+
+    ``expected`` is the announced hash (``x-ms-meta-hash``), ``actual`` the hash of
+    the bytes received, both Base64.
+    """
+
+    # How the message names the document, with and without a reference number.
+    _document = "Document"
+    _document_of = "Document {}"
 
     def __init__(
         self, *, expected: str, actual: str, reference_number: str | None = None
     ) -> None:
-        where = f" for {reference_number}" if reference_number else ""
+        what = (
+            self._document_of.format(reference_number)
+            if reference_number
+            else self._document
+        )
         super().__init__(
-            f"UPO{where} has SHA-256 {actual} but KSeF announced {expected}; "
+            f"{what} has SHA-256 {actual} but KSeF announced {expected}; "
             "download it again."
         )
         self.expected = expected
         self.actual = actual
         self.reference_number = reference_number
+
+
+class UpoHashMismatchError(HashMismatchError):
+    """A downloaded UPO's SHA-256 differs from the hash KSeF announced for it."""
+
+    _document = "UPO"
+    _document_of = "UPO for {}"
+
+
+class InvoiceHashMismatchError(HashMismatchError):
+    """A downloaded invoice's SHA-256 differs from the hash KSeF announced for it."""
+
+    _document = "Invoice"
+    _document_of = "Invoice {}"
 
 
 class InvalidNipError(KsefError, ValueError):

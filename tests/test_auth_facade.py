@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ksef_facade import (
+    AuthenticationFailedError,
     Environment,
     KsefApiError,
     KsefTimeoutError,
@@ -104,6 +105,18 @@ def test_wrong_ksef_token_fails_with_status(env: SimulatorEnv) -> None:
 
     assert raised.value.code == 450
     assert raised.value.reference_number is not None
+
+
+def test_failed_authentication_is_typed(env: SimulatorEnv) -> None:
+    """A failure status ends the polling with AuthenticationFailedError."""
+    auth, api = sync_auth(env)
+
+    with nip_context(env.nip), pytest.raises(AuthenticationFailedError) as raised:
+        auth.authenticate_with_ksef_token(Secret("not-a-real-token"))
+    api.close()
+
+    assert isinstance(raised.value, KsefApiError)
+    assert raised.value.code == 450
 
 
 def test_missing_context_sends_nothing(env: SimulatorEnv) -> None:

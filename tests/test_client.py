@@ -19,6 +19,7 @@ import pytest
 from ksef_facade import (
     BadRequestError,
     Environment,
+    InvoiceHashMismatchError,
     KsefTransportError,
     NipContextMissingError,
     RateLimitError,
@@ -252,6 +253,33 @@ async def test_upo_hash_mismatch_detected(
                     await handle.upo()
 
     assert raised.value.reference_number == handle.reference_number
+
+
+async def test_invoice_hash_mismatch_detected(env: SimulatorEnv) -> None:
+    """An invoice that does not match its announced hash raises a typed error."""
+
+    def corrupt_invoice(
+        request: httpx.Request, response: httpx.Response
+    ) -> httpx.Response:
+        if "/invoices/ksef/" not in request.url.path:
+            return response
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=response.content.replace(b"FV/HASH/1", b"FV/HASH/2"),
+        )
+
+    transport = RewritingTransport(env.sim.async_transport(), corrupt_invoice)
+    async with async_client(env, transport=transport) as client:
+        with nip_context(env.nip):
+            async with client.online_session(FormCode.FA3) as session:
+                handle = await session.send(fa3_invoice(env.nip, "FV/HASH/1"))
+            number = await handle.result()
+            with pytest.raises(InvoiceHashMismatchError) as raised:
+                await client.download_invoice(number)
+
+    assert raised.value.reference_number == number
+    assert raised.value.expected != raised.value.actual
 
 
 async def test_problem_details_429_maps_to_rate_limit(

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 
-from ksef_facade import errors
+from ksef_facade import batch_package, batch_state, errors
 from ksef_facade.errors import (
+    AuthenticationFailedError,
     BadRequestError,
     ForbiddenError,
     GoneError,
+    HashMismatchError,
+    InvoiceHashMismatchError,
     InvoiceRejectedError,
     KsefApiError,
     KsefError,
@@ -299,6 +302,61 @@ def test_upo_hash_mismatch_error_attributes() -> None:
 
     assert (error.expected, error.actual) == ("AAA=", "BBB=")
     assert "R1" in str(error)
+
+
+def test_hash_mismatch_errors_share_a_base() -> None:
+    """UPO and invoice hash mismatches are both HashMismatchError, not API errors."""
+    for cls in (UpoHashMismatchError, InvoiceHashMismatchError):
+        assert issubclass(cls, HashMismatchError)
+    assert issubclass(HashMismatchError, KsefError)
+    assert not issubclass(HashMismatchError, KsefApiError)
+
+
+def test_invoice_hash_mismatch_error_message() -> None:
+    """InvoiceHashMismatchError names the invoice and both hashes."""
+    error = InvoiceHashMismatchError(
+        expected="AAA=", actual="BBB=", reference_number="KSEF-1"
+    )
+
+    assert str(error) == (
+        "Invoice KSEF-1 has SHA-256 BBB= but KSeF announced AAA=; download it again."
+    )
+
+
+def test_hash_mismatch_error_survives_pickling() -> None:
+    """A hash mismatch keeps its class and hashes across pickling."""
+    error = UpoHashMismatchError(expected="AAA=", actual="BBB=", reference_number="R")
+
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+
+    assert type(copy) is UpoHashMismatchError
+    assert (copy.expected, copy.actual, str(copy)) == ("AAA=", "BBB=", str(error))
+
+
+def test_authentication_failed_is_an_api_error() -> None:
+    """AuthenticationFailedError is caught by an existing except KsefApiError."""
+    error = AuthenticationFailedError(
+        "Authentication R failed with status 450.", status_code=200, codes=(450,)
+    )
+
+    assert isinstance(error, KsefApiError)
+    assert error.code == 450
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        (batch_package, "BatchPackageError"),
+        (batch_state, "BatchUploadExpiredError"),
+    ],
+)
+def test_tree_names_errors_of_other_modules(module: Any, name: str) -> None:
+    """The tree also draws errors defined elsewhere, with their module's file."""
+    doc = errors.__doc__ or ""
+    line = next((ln for ln in doc.splitlines() if f" {name} " in ln), "")
+
+    assert issubclass(getattr(module, name), KsefError)
+    assert f"{module.__name__.rsplit('.', 1)[1]}.py" in line
 
 
 def test_api_error_survives_pickling(examples: dict[str, Any]) -> None:

@@ -30,7 +30,11 @@ from ksef_facade._sync.api import KsefApi
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
-from ksef_facade.errors import KsefApiError, KsefTimeoutError
+from ksef_facade.errors import (
+    AuthenticationFailedError,
+    KsefApiError,
+    KsefTimeoutError,
+)
 from ksef_facade.keys import KeyUsage, is_unknown_key_error
 from ksef_facade.secrets import Secret
 from ksef_facade.statuses import Outcome, Status
@@ -144,8 +148,9 @@ class AuthFacade:
     ) -> Status:
         """Poll until the authentication succeeds; raise when it fails or times out.
 
-        A failed authentication raises :class:`KsefApiError` carrying the status
-        code (for example 450, an invalid KSeF token) in ``codes``.
+        A failed authentication raises :class:`AuthenticationFailedError` (a
+        :class:`KsefApiError`) carrying the status code (for example 450, an
+        invalid KSeF token) in ``codes``.
         """
         interval = interval or self._interval
         timeout = max_wait or self._timeout
@@ -230,9 +235,11 @@ class AuthFacade:
         self._api.revoke_current_auth_session(access_token=access_token)
 
 
-def _authentication_failed(operation: AuthOperation, status: Status) -> KsefApiError:
+def _authentication_failed(
+    operation: AuthOperation, status: Status
+) -> AuthenticationFailedError:
     # Details stay out of the message: servers may echo what they were sent.
-    return KsefApiError(
+    return AuthenticationFailedError(
         f"Authentication {operation.reference_number} failed with status "
         f"{status.code}: {status.description[:200]}",
         status_code=200,

@@ -45,10 +45,14 @@ from ksef_facade.batch_package import (
 )
 from ksef_facade.batch_state import BatchResult, BatchUploadState
 from ksef_facade.context import current_nip, peek_nip
-from ksef_facade.crypto import PublicKeyInfo, sha256_b64
-from ksef_facade.downloads import Download
+from ksef_facade.crypto import PublicKeyInfo
+from ksef_facade.downloads import Download, verified
 from ksef_facade.environments import Environment
-from ksef_facade.errors import KsefApiError, KsefTimeoutError, UpoHashMismatchError
+from ksef_facade.errors import (
+    InvoiceHashMismatchError,
+    KsefTimeoutError,
+    UpoHashMismatchError,
+)
 from ksef_facade.forms import FormCode
 from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage
 from ksef_facade.rate_limits import RateLimit
@@ -461,16 +465,7 @@ class KsefClient:
     def download_invoice(self, ksef_number: str) -> bytes:
         """Download an invoice's XML by its KSeF number, hash verified."""
         download = self.api.get_invoice(ksef_number)
-        if download.announced_hash is not None:
-            actual = sha256_b64(download.content)
-            if actual != download.announced_hash:
-                raise KsefApiError(
-                    f"Invoice {ksef_number} has SHA-256 {actual} but KSeF announced "
-                    f"{download.announced_hash}; download it again.",
-                    status_code=200,
-                    reference_number=ksef_number,
-                )
-        return download.content
+        return verified(download, ksef_number, InvoiceHashMismatchError)
 
     # -- auth sessions -----------------------------------------------------------------
 
@@ -493,11 +488,4 @@ def _verified_upo(download: Download, reference: str) -> bytes:
     """Return the UPO bytes if they match ``x-ms-meta-hash``; raise otherwise."""
     if download.announced_hash is None:
         _log.warning("UPO %s came without x-ms-meta-hash; not verified", reference)
-        return download.content
-
-    actual = sha256_b64(download.content)
-    if actual != download.announced_hash:
-        raise UpoHashMismatchError(
-            expected=download.announced_hash, actual=actual, reference_number=reference
-        )
-    return download.content
+    return verified(download, reference, UpoHashMismatchError)

@@ -12,6 +12,7 @@ from ksef_facade._sync.batch import BatchSession
 from ksef_facade._sync.client import KsefClient
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.online import InvoiceHandle, OnlineSession
+from ksef_facade.attempts import RetryStats
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -58,6 +59,7 @@ from ksef_facade.reconcile import ReconcilePolicy
 from ksef_facade.retry import RetryPolicy, no_waits
 from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.statuses import InvoiceStatus, Outcome, SessionStatus, Status
+from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 from ksef_facade.tokens import (
     AsyncBearerAuth,
@@ -66,7 +68,6 @@ from ksef_facade.tokens import (
     TokenProvider,
     TokenSet,
 )
-from ksef_facade.transport import RetryStats, SystemWarning
 
 __all__ = [
     "DEMO",

@@ -76,6 +76,8 @@ from ksef_api.models import (
 from ksef_api.types import UNSET, Response
 from ksef_facade._async.bearer import AsyncBearerAuth
 from ksef_facade._async.tokens import AsyncTokenProvider
+from ksef_facade._async.transport import AsyncRetryTransport
+from ksef_facade.attempts import RetryStats
 from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
 from ksef_facade.errors import (
@@ -89,8 +91,8 @@ from ksef_facade.keys import PublishedCertificate
 from ksef_facade.rate_limits import RateLimit, limits_from_response
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret
+from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
-from ksef_facade.transport import AsyncRetryTransport, RetryStats, SystemWarning
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download"]
 
@@ -255,7 +257,7 @@ class AsyncKsefApi:
     """The generated KSeF client behind one httpx stack, with errors mapped.
 
     ``transport`` is the innermost httpx transport (default: a real HTTP one); it
-    is wrapped in the retrying transport of :mod:`ksef_facade.transport`, which
+    is wrapped in the retrying transport (:mod:`ksef_facade.transport`), which
     resends under ``retry_policy`` (None: every request is sent once), waits for
     ``throttle`` and reports ``X-System-Warning`` headers to ``on_warning``.
     Closing this object closes the transport.

@@ -36,6 +36,7 @@ from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.online import AsyncOnlineSession
 from ksef_facade._async.tokens import AsyncTokenProvider, TokenKind
 from ksef_facade._concurrency import async_sleep
+from ksef_facade.attempts import RetryStats
 from ksef_facade.batch_package import (
     BatchLimits,
     BatchPackage,
@@ -59,9 +60,9 @@ from ksef_facade.reconcile import DEFAULT_RECONCILE_POLICY, ReconcilePolicy
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.statuses import InvoiceStatus, SessionStatus
+from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 from ksef_facade.token_cache import TokenSet
-from ksef_facade.transport import RetryStats, SystemWarning
 
 __all__ = ["AsyncKsefClient", "KsefTokenSource"]
 

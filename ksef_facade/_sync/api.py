@@ -77,6 +77,8 @@ from ksef_api.models import (
 from ksef_api.types import UNSET, Response
 from ksef_facade._sync.bearer import BearerAuth
 from ksef_facade._sync.tokens import TokenProvider
+from ksef_facade._sync.transport import RetryTransport
+from ksef_facade.attempts import RetryStats
 from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
 from ksef_facade.errors import (
@@ -90,8 +92,8 @@ from ksef_facade.keys import PublishedCertificate
 from ksef_facade.rate_limits import RateLimit, limits_from_response
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret
+from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
-from ksef_facade.transport import RetryStats, RetryTransport, SystemWarning
 
 __all__ = ["DEFAULT_TIMEOUT", "Download", "KsefApi"]
 
@@ -256,7 +258,7 @@ class KsefApi:
     """The generated KSeF client behind one httpx stack, with errors mapped.
 
     ``transport`` is the innermost httpx transport (default: a real HTTP one); it
-    is wrapped in the retrying transport of :mod:`ksef_facade.transport`, which
+    is wrapped in the retrying transport (:mod:`ksef_facade.transport`), which
     resends under ``retry_policy`` (None: every request is sent once), waits for
     ``throttle`` and reports ``X-System-Warning`` headers to ``on_warning``.
     Closing this object closes the transport.

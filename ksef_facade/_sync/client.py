@@ -37,6 +37,7 @@ from ksef_facade._sync.batch import (
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.online import OnlineSession
 from ksef_facade._sync.tokens import TokenKind, TokenProvider
+from ksef_facade.attempts import RetryStats
 from ksef_facade.batch_package import (
     BatchLimits,
     BatchPackage,
@@ -60,9 +61,9 @@ from ksef_facade.reconcile import DEFAULT_RECONCILE_POLICY, ReconcilePolicy
 from ksef_facade.retry import DEFAULT_POLICY, RetryPolicy
 from ksef_facade.secrets import Secret, SecretBytes
 from ksef_facade.statuses import InvoiceStatus, SessionStatus
+from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 from ksef_facade.token_cache import TokenSet
-from ksef_facade.transport import RetryStats, SystemWarning
 
 __all__ = ["KsefClient", "KsefTokenSource"]
 

@@ -36,6 +36,12 @@ rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)`
     number), ``session_records(kind=None)``, ``request_counts`` (per operation),
     ``contract_violations`` and ``contract_request_violations``, ``faults.history``.
 
+    Contract: ``validate_contract=True`` checks every ``/v2`` request and response
+    against the pinned spec (``spec_path``, else ``KSEF_SPEC_FILE``, else the shared
+    copy) and records readable violations; a missing spec or openapi-core raises at
+    construction. ``check_contract(requests=True)`` raises
+    :class:`~.contract.ContractViolation` listing what was recorded.
+
 ``ManualClock`` / ``SystemClock``
     Pass ``clock=ManualClock()`` and call ``clock.advance(seconds)`` to step through
     processing delays, challenge and token expiry, and ``status_retention`` (after

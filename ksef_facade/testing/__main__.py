@@ -78,14 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server import start_server
     from .simulator import Simulator
 
-    sim = Simulator(
-        seed=args.seed,
-        processing_delay=args.processing_delay,
-        access_token_ttl=args.access_token_ttl,
-        refresh_token_ttl=args.refresh_token_ttl,
-        enforce_rate_limits=args.rate_limits,
-        validate_contract=args.validate_contract,
-    )
+    try:
+        sim = Simulator(
+            seed=args.seed,
+            processing_delay=args.processing_delay,
+            access_token_ttl=args.access_token_ttl,
+            refresh_token_ttl=args.refresh_token_ttl,
+            enforce_rate_limits=args.rate_limits,
+            validate_contract=args.validate_contract,
+        )
+    except (FileNotFoundError, ImportError) as exc:
+        raise SystemExit(f"cannot validate the contract: {exc}") from exc
     accepted = []
     try:
         for nip, secret in _parse_tokens(args.token) or [(DEFAULT_NIP, "")]:

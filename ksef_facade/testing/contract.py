@@ -52,7 +52,7 @@ def default_spec_path() -> Path:
 
 
 class ContractViolation(AssertionError):
-    """Raised or recorded when traffic does not match the spec."""
+    """Raised by :meth:`Simulator.check_contract` when traffic broke the spec."""
 
 
 @dataclass
@@ -157,7 +157,13 @@ def shared_validator(spec_path: str | Path | None = None) -> ContractValidator:
     with _validators_lock:
         validator = _validators.get(path)
         if validator is None:
-            validator = ContractValidator(path)
+            try:
+                validator = ContractValidator(path)
+            except ImportError as exc:
+                raise ImportError(
+                    "contract validation needs openapi-core: install the 'contract' "
+                    "extra (pip install 'ksef-facade[contract]')"
+                ) from exc
             _validators[path] = validator
         return validator
 

@@ -114,6 +114,9 @@ class Simulator:
         self.contract_violations: list[str] = []
         self.contract_request_violations: list[str] = []
         self.request_counts: Counter[str] = Counter()
+        if validate_contract:
+            # Fail here, readably, rather than on the first request.
+            self.contract()
 
         self.ksef_tokens: dict[str, KsefTokenRecord] = {}
         self.challenges: dict[str, Challenge] = {}
@@ -320,6 +323,23 @@ class Simulator:
                 self.contract_violations.append(message)
 
     # -- inspection ------------------------------------------------------------
+
+    def check_contract(self, *, requests: bool = True) -> None:
+        """Raise ``ContractViolation`` listing every contract violation so far.
+
+        Response violations always count; request violations unless ``requests``
+        is false (for tests that send bad requests on purpose).
+        """
+        from .contract import ContractViolation
+
+        with self.lock:
+            problems = list(self.contract_violations)
+            if requests:
+                problems += self.contract_request_violations
+        if problems:
+            raise ContractViolation(
+                f"{len(problems)} KSeF contract violation(s):\n" + "\n".join(problems)
+            )
 
     def received_invoices(self, nip: str | None = None) -> list[ReceivedInvoice]:
         """Return every invoice received (decrypted bytes), optionally for ``nip``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,7 +12,11 @@ from simkit import Kit, invoice_xml
 
 from ksef_facade.testing import app as app_module
 from ksef_facade.testing.calls import Reply
-from ksef_facade.testing.contract import default_spec_path, shared_validator
+from ksef_facade.testing.contract import (
+    ContractViolation,
+    default_spec_path,
+    shared_validator,
+)
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
 from ksef_facade.testing.simulator import Simulator
 
@@ -108,3 +113,48 @@ def test_responses_carry_no_undeclared_fields(pinned_spec_path, tmp_path) -> Non
         )
     assert len(query.json()["invoices"]) == 1
     assert sim.contract_violations == []
+
+
+def test_missing_spec_fails_at_construction(tmp_path) -> None:
+    """validate_contract=True with no spec file raises at once, naming the path."""
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(FileNotFoundError, match="KSEF_SPEC_FILE") as raised:
+        Simulator(validate_contract=True, spec_path=str(missing))
+    assert str(missing) in str(raised.value)
+
+
+def test_missing_openapi_core_names_the_extra(
+    pinned_spec_path, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without openapi-core the switch raises ImportError naming the extra."""
+    copy = tmp_path / "spec.json"
+    copy.write_bytes(pinned_spec_path.read_bytes())
+    monkeypatch.setitem(sys.modules, "openapi_core", None)
+    with pytest.raises(ImportError, match=r"ksef-facade\[contract\]"):
+        Simulator(validate_contract=True, spec_path=str(copy))
+
+
+def test_check_contract_raises_readably(
+    env: SimulatorEnv, kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_contract() raises ContractViolation naming the operation and problem."""
+    monkeypatch.setitem(
+        app_module.HANDLERS, "auth_challenge", lambda call: Reply(200, {"x": 1})
+    )
+    env.sim.check_contract()
+    kit.client.post("/auth/challenge")
+    with pytest.raises(ContractViolation, match=r"1 KSeF contract violation") as raised:
+        env.sim.check_contract()
+    assert "POST /v2/auth/challenge (auth_challenge) -> 200" in str(raised.value)
+    env.sim.contract_violations.clear()
+
+
+def test_check_contract_can_skip_request_violations(
+    env: SimulatorEnv, kit: Kit
+) -> None:
+    """requests=False ignores bad requests but not bad responses."""
+    env.allow_invalid_requests()
+    kit.client.post("/auth/ksef-token", json={})
+    env.sim.check_contract(requests=False)
+    with pytest.raises(ContractViolation, match="auth_ksef_token"):
+        env.sim.check_contract()

@@ -71,6 +71,26 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def ksef_number_ok(number: str) -> bool:
+    """Check a KSeF number's shape and CRC-8 (faktury/numer-ksef.md), from scratch."""
+    parts = number.split("-")
+    shape = (
+        len(number) == 35
+        and [len(p) for p in parts] == [10, 8, 12, 2]
+        and parts[0].isdigit()
+        and parts[1].isdigit()
+        and all(c in "0123456789ABCDEF" for c in parts[2] + parts[3])
+    )
+    if not shape:
+        return False
+    crc = 0
+    for byte in number[:32].encode("ascii"):
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return f"{crc:02X}" == number[33:]
+
+
 def aes_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """AES-256-CBC with PKCS#7 padding."""
     padder = padding.PKCS7(128).padder()

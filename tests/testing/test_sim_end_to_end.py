@@ -6,9 +6,8 @@ import base64
 import hashlib
 import xml.etree.ElementTree as ET
 
-from simkit import BUYER_NIP, Kit, invoice_xml, zip_package
+from simkit import BUYER_NIP, Kit, invoice_xml, ksef_number_ok, zip_package
 
-from ksef_facade.testing.identifiers import is_valid_ksef_number
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
 
 UPO_NS = "{http://upo.schematy.mf.gov.pl/KSeF/v4-3}"
@@ -32,7 +31,7 @@ def test_token_auth_online_and_batch_over_loopback(
         status = kit.invoice_status(session, sent.json()["referenceNumber"])
         assert status["status"]["code"] == 200
         online_number = status["ksefNumber"]
-        assert is_valid_ksef_number(online_number)
+        assert ksef_number_ok(online_number)
         assert online_number.startswith(f"{ksef_simulator.nip}-")
 
         upo = client.get(
@@ -72,7 +71,7 @@ def test_token_auth_online_and_batch_over_loopback(
         assert final["successfulInvoiceCount"] == 2
         listed = client.get(f"/sessions/{batch}/invoices", headers=kit.auth).json()
         numbers = [item["ksefNumber"] for item in listed["invoices"]]
-        assert all(is_valid_ksef_number(n) for n in numbers)
+        assert all(ksef_number_ok(n) for n in numbers)
 
         page = final["upo"]["pages"][0]
         session_upo = client.get(page["downloadUrl"])
@@ -90,3 +89,14 @@ def test_token_auth_online_and_batch_over_loopback(
         assert downloaded.status_code == 200
         assert downloaded.content == invoice
         assert BUYER_NIP.encode() in downloaded.content
+        by_name = {
+            item["invoiceFileName"]: item["ksefNumber"] for item in listed["invoices"]
+        }
+        batch_copy = client.get(f"/invoices/ksef/{by_name['b.xml']}", headers=kit.auth)
+        assert batch_copy.content == invoice_xml("FV/BATCH/2")
+
+
+def test_ksef_number_check_follows_the_docs_example() -> None:
+    """The kit's own CRC-8 accepts the docs' example and rejects a changed digit."""
+    assert ksef_number_ok("5265877635-20250826-0100001AF629-AF")
+    assert not ksef_number_ok("5265877635-20250826-0100001AF628-AF")

@@ -77,6 +77,7 @@ from ksef_api.types import UNSET, Response
 from ksef_facade._async.bearer import AsyncBearerAuth
 from ksef_facade._async.tokens import AsyncTokenProvider
 from ksef_facade._async.transport import AsyncRetryTransport
+from ksef_facade._redact import install_httpx_url_filter
 from ksef_facade.attempts import RetryStats
 from ksef_facade.downloads import Download
 from ksef_facade.environments import Environment
@@ -275,6 +276,9 @@ class AsyncKsefApi:
     ) -> None:
         if not isinstance(environment, Environment):
             raise TypeError("environment must be an Environment (TEST, DEMO, ...).")
+
+        # Pre-signed part URLs would otherwise reach httpx's own INFO log lines.
+        install_httpx_url_filter(environment.api_base_url)
 
         self.environment = environment
         self.retry_policy = retry_policy

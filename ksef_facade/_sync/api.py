@@ -75,6 +75,7 @@ from ksef_api.models import (
     SessionStatusResponse,
 )
 from ksef_api.types import UNSET, Response
+from ksef_facade._redact import install_httpx_url_filter
 from ksef_facade._sync.bearer import BearerAuth
 from ksef_facade._sync.tokens import TokenProvider
 from ksef_facade._sync.transport import RetryTransport
@@ -276,6 +277,9 @@ class KsefApi:
     ) -> None:
         if not isinstance(environment, Environment):
             raise TypeError("environment must be an Environment (TEST, DEMO, ...).")
+
+        # Pre-signed part URLs would otherwise reach httpx's own INFO log lines.
+        install_httpx_url_filter(environment.api_base_url)
 
         self.environment = environment
         self.retry_policy = retry_policy

@@ -43,6 +43,10 @@ _REVOKED = Status(
         "przez użytkownika",
     ),
 )
+# spec: AuthenticationOperationStatusResponse, status 415.
+_NO_PERMISSIONS = Status(
+    415, "Uwierzytelnianie zakończone niepowodzeniem", ("Brak przypisanych uprawnień",)
+)
 _BAD_TOKEN = "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu"  # noqa: S105
 _METHOD_INFO = {"category": "Token", "code": "Token.Ksef", "displayName": "Token KSeF"}
 _CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
@@ -95,6 +99,9 @@ def decide_token_auth(
     if context["type"] != "Nip" or context["value"] != record.nip:
         detail = f"Token nie może być użyty w kontekście {context['value']}"
         return _failed(detail), record.reference_number, []
+
+    if not record.permissions:
+        return _NO_PERMISSIONS, record.reference_number, []
 
     record.last_use = call.sim.now()
     return _SUCCESS, record.reference_number, list(record.permissions)

@@ -317,3 +317,12 @@ def test_auth_status_is_gone_after_retention(make_env) -> None:
     assert gone.status_code == 410
     assert gone.headers["content-type"] == "application/problem+json"
     assert gone.json()["instance"] == f"/v2{url}"
+
+
+def test_token_without_permissions_fails_with_415(env: SimulatorEnv, kit: Kit) -> None:
+    """A KSeF token with no permissions ends authentication with status 415."""
+    nip = "7352765225"
+    token = env.sim.add_ksef_token(nip, permissions=())
+    status = kit.wait_auth(kit.start_auth(nip, token))["status"]
+    assert status["code"] == 415
+    assert status["details"] == ["Brak przypisanych uprawnień"]

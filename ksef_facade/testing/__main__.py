@@ -3,6 +3,7 @@
 Starts the simulator on a loopback port, prints its base URL and the KSeF tokens it
 accepts, and serves until interrupted. Tokens are given as ``NIP:SECRET`` (repeat
 ``--token``); with none, one is made for the default test NIP and printed.
+With ``--validate-contract`` each contract violation is written to stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
 
 __all__ = ["main"]
 
@@ -54,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--validate-contract",
         action="store_true",
-        help="validate traffic against the pinned spec (KSEF_SPEC_FILE)",
+        help="validate traffic against the pinned spec (KSEF_SPEC_FILE); "
+        "violations are written to stderr",
     )
     return parser
 
@@ -69,6 +75,25 @@ def _parse_tokens(values: list[str]) -> list[tuple[str, str]]:
             )
         tokens.append((nip, secret))
     return tokens
+
+
+def report_violations(
+    sim: Simulator, reported: tuple[int, int], out: TextIO
+) -> tuple[int, int]:
+    """Write the contract violations not yet reported; return the new counts.
+
+    ``reported`` counts the request and the response violations written so far;
+    with ``--validate-contract`` this is how the operator sees them.
+    """
+    with sim.lock:
+        requests = list(sim.contract_request_violations)
+        responses = list(sim.contract_violations)
+    for problem in requests[reported[0] :]:
+        out.write(f"contract violation (request): {problem}\n")
+    for problem in responses[reported[1] :]:
+        out.write(f"contract violation (response): {problem}\n")
+    out.flush()
+    return len(requests), len(responses)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,9 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write(f"KSeF token for NIP {nip}: {token}\n")
     out.flush()
 
+    reported = (0, 0)
     try:
         while thread.is_alive():
             thread.join(timeout=0.5)
+            reported = report_violations(sim, reported, sys.stderr)
     except KeyboardInterrupt:
         server.should_exit = True
         thread.join(timeout=10)

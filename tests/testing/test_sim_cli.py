@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
 import httpx
 import pytest
 
-from ksef_facade.testing.__main__ import _parse_tokens
+from ksef_facade.testing.__main__ import _parse_tokens, main, report_violations
+from ksef_facade.testing.simulator import Simulator
 
 
 def test_token_option_is_parsed() -> None:
@@ -53,3 +55,27 @@ def test_serve_prints_base_url_and_tokens() -> None:
         process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+
+
+def test_violations_are_reported_once_each() -> None:
+    """report_violations writes each new request or response violation once."""
+    sim = Simulator()
+    out = io.StringIO()
+    sim.record_contract_violation("request", "POST /v2/x (x): bad")
+    counts = report_violations(sim, (0, 0), out)
+    sim.record_contract_violation("response", "GET /v2/y (y) -> 200: bad")
+    counts = report_violations(sim, counts, out)
+    assert counts == (1, 1)
+    assert out.getvalue().splitlines() == [
+        "contract violation (request): POST /v2/x (x): bad",
+        "contract violation (response): GET /v2/y (y) -> 200: bad",
+    ]
+
+
+def test_validate_contract_without_spec_exits_with_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """serve --validate-contract with no spec file exits naming the problem."""
+    monkeypatch.setenv("KSEF_SPEC_FILE", str(tmp_path / "missing.json"))
+    with pytest.raises(SystemExit, match="cannot validate the contract"):
+        main(["serve", "--port", "0", "--validate-contract"])

@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+)
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -73,7 +80,7 @@ from ksef_api.models import (
     SessionInvoiceStatusResponse,
     SessionStatusResponse,
 )
-from ksef_api.types import UNSET, Response
+from ksef_api.types import UNSET, Response, Unset
 from ksef_facade._async.bearer import AsyncBearerAuth
 from ksef_facade._async.tokens import AsyncTokenProvider
 from ksef_facade._async.transport import AsyncRetryTransport
@@ -95,7 +102,7 @@ from ksef_facade.secrets import Secret
 from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download", "async_pages"]
 
 _log = logging.getLogger("ksef_facade.api")
 
@@ -106,6 +113,8 @@ DEFAULT_TIMEOUT = 30.0
 _SEND_ONCE = RetryPolicy(max_attempts=1)
 
 T = TypeVar("T")
+P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
 _Sent = Response[Any]
 
 
@@ -224,7 +233,7 @@ def _unreadable(operation: str, response: httpx.Response | None) -> KsefError:
     )
 
 
-def _checked(operation: str, response: _Sent) -> _Sent:
+def _checked(response: _Sent) -> _Sent:
     """Return a 2xx response; raise the matching facade error otherwise."""
     status = int(response.status_code)
     if not 200 <= status < 300:
@@ -234,7 +243,7 @@ def _checked(operation: str, response: _Sent) -> _Sent:
 
 def _parsed(operation: str, response: _Sent, model: type[T]) -> T:
     """Return the parsed body of a 2xx response, checked to be a ``model``."""
-    parsed = _checked(operation, response).parsed
+    parsed = _checked(response).parsed
     if not isinstance(parsed, model):
         raise KsefApiError(
             f"KSeF answered {operation} with a body that does not match the API "
@@ -249,7 +258,7 @@ def _header(response: _Sent, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _optional(value: str | None) -> Any:
+def _optional(value: T | None) -> T | Unset:
     """Return ``value`` for a generated optional argument (UNSET when absent)."""
     return UNSET if value is None else value
 
@@ -437,7 +446,7 @@ class AsyncKsefApi:
                 op,
                 lambda: list_auth_sessions.asyncio_detailed(
                     client=client,
-                    page_size=_optional_int(page_size),
+                    page_size=_optional(page_size),
                     x_continuation_token=_optional(continuation_token),
                 ),
             )
@@ -457,7 +466,7 @@ class AsyncKsefApi:
                     reference_number, client=client
                 ),
             )
-        _checked(op, response)
+        _checked(response)
 
     async def revoke_current_auth_session(
         self, *, access_token: Secret | None = None
@@ -469,7 +478,7 @@ class AsyncKsefApi:
             response = await self._call(
                 op, lambda: revoke_current_auth_session.asyncio_detailed(client=client)
             )
-        _checked(op, response)
+        _checked(response)
 
     # -- security -----------------------------------------------------------------
 
@@ -520,7 +529,7 @@ class AsyncKsefApi:
                 reference_number, client=client
             ),
         )
-        _checked(op, response)
+        _checked(response)
 
     # -- batch sessions ---------------------------------------------------------------
 
@@ -545,7 +554,7 @@ class AsyncKsefApi:
                 reference_number, client=client
             ),
         )
-        _checked(op, response)
+        _checked(response)
 
     async def upload_batch_part(
         self, method: str, url: Secret, headers: Mapping[str, str], content: bytes
@@ -607,7 +616,7 @@ class AsyncKsefApi:
             lambda: module.asyncio_detailed(
                 reference_number,
                 client=client,
-                page_size=_optional_int(page_size),
+                page_size=_optional(page_size),
                 x_continuation_token=_optional(continuation_token),
             ),
         )
@@ -640,7 +649,7 @@ class AsyncKsefApi:
                 reference_number, invoice_reference_number, client=client
             ),
         )
-        return _download(op, response)
+        return _download(response)
 
     async def get_session_invoice_upo_by_ksef_number(
         self, reference_number: str, ksef_number: str
@@ -654,7 +663,7 @@ class AsyncKsefApi:
                 reference_number, ksef_number, client=client
             ),
         )
-        return _download(op, response)
+        return _download(response)
 
     async def get_session_upo(
         self, reference_number: str, upo_reference_number: str
@@ -668,7 +677,7 @@ class AsyncKsefApi:
                 reference_number, upo_reference_number, client=client
             ),
         )
-        return _download(op, response)
+        return _download(response)
 
     # -- invoices -------------------------------------------------------------------
 
@@ -679,7 +688,7 @@ class AsyncKsefApi:
         response = await self._call(
             op, lambda: get_invoice.asyncio_detailed(ksef_number, client=client)
         )
-        return _download(op, response)
+        return _download(response)
 
     # -- limits ---------------------------------------------------------------------
 
@@ -700,8 +709,26 @@ class AsyncKsefApi:
             ) from error
 
 
-def _optional_int(value: int | None) -> Any:
-    return UNSET if value is None else value
+class _PageFetch(Protocol[P_co]):
+    """Fetches one page of a listing and the continuation token after it."""
+
+    async def __call__(self, continuation: str | None, /) -> tuple[P_co, str | None]:
+        """Return the page after ``continuation`` (None: the first page)."""
+        ...
+
+
+async def async_pages(fetch: _PageFetch[P]) -> AsyncIterator[P]:
+    """Yield every page of a listing, passing each continuation token to ``fetch``.
+
+    ``fetch(None)`` gets the first page; the listing ends with a page that carries
+    no continuation token.
+    """
+    continuation: str | None = None
+    while True:
+        page, continuation = await fetch(continuation)
+        yield page
+        if not continuation:
+            return
 
 
 def _next_token(in_body: object, response: _Sent) -> str | None:
@@ -711,9 +738,9 @@ def _next_token(in_body: object, response: _Sent) -> str | None:
     return _header(response, "x-continuation-token")
 
 
-def _download(op: str, response: _Sent) -> Download:
+def _download(response: _Sent) -> Download:
     """Return an XML body with the ``x-ms-meta-hash`` KSeF sent along."""
-    _checked(op, response)
+    _checked(response)
     return Download(response.content, _header(response, "x-ms-meta-hash"))
 
 

@@ -15,6 +15,7 @@ import base64
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from ksef_api.models import (
     AuthenticationChallengeResponse,
@@ -24,7 +25,7 @@ from ksef_api.models import (
     InitTokenAuthenticationRequest,
 )
 from ksef_facade import statuses
-from ksef_facade._async.api import AsyncKsefApi
+from ksef_facade._async.api import AsyncKsefApi, async_pages
 from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._concurrency import async_sleep
 from ksef_facade.auth_types import AccessToken, AuthOperation
@@ -215,15 +216,12 @@ class AsyncAuthFacade:
 
         Without ``access_token`` the client's TokenProvider authorises the calls.
         """
-        continuation: str | None = None
-        while True:
-            page, continuation = await self._api.list_auth_sessions(
-                continuation, page_size=page_size, access_token=access_token
-            )
+        fetch = partial(
+            self._api.list_auth_sessions, page_size=page_size, access_token=access_token
+        )
+        async for page in async_pages(fetch):
             for item in page.items:  # noqa: UP028, RUF100 - no `yield from` in async
                 yield item
-            if not continuation:
-                return
 
     async def revoke_session(
         self, reference_number: str, *, access_token: Secret | None = None

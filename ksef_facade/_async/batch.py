@@ -30,6 +30,7 @@ from ksef_api.models import (
 )
 from ksef_api.models import FormCode as FormCodeModel
 from ksef_facade import crypto
+from ksef_facade._async.api import async_pages
 from ksef_facade._concurrency import AsyncLock, async_run_bounded
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -348,15 +349,16 @@ class AsyncBatchSession:
         return result
 
     async def _reported_invoices(self) -> list[ReportedInvoice]:
-        reported: list[ReportedInvoice] = []
-        continuation: str | None = None
-        while True:
-            page, continuation = await self._client.api.list_session_invoices(
-                self.reference_number, continuation, page_size=_LIST_PAGE_SIZE
-            )
-            reported.extend(reported_from_model(model) for model in page.invoices)
-            if not continuation:
-                return reported
+        fetch = partial(
+            self._client.api.list_session_invoices,
+            self.reference_number,
+            page_size=_LIST_PAGE_SIZE,
+        )
+        return [
+            reported_from_model(model)
+            async for page in async_pages(fetch)
+            for model in page.invoices
+        ]
 
 
 async def _open_session(

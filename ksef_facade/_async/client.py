@@ -11,13 +11,14 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 
 import httpx
 
 from ksef_api.models import AuthenticationListItem
 from ksef_facade import statuses
-from ksef_facade._async.api import DEFAULT_TIMEOUT, AsyncKsefApi
+from ksef_facade._async.api import DEFAULT_TIMEOUT, AsyncKsefApi, async_pages
 from ksef_facade._async.auth import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_TIMEOUT,
@@ -358,15 +359,15 @@ class AsyncKsefClient:
     async def _invoices(
         self, reference: str, *, failed_only: bool, page_size: int | None
     ) -> AsyncIterator[InvoiceStatus]:
-        continuation: str | None = None
-        while True:
-            page, continuation = await self.api.list_session_invoices(
-                reference, continuation, failed_only=failed_only, page_size=page_size
-            )
+        fetch = partial(
+            self.api.list_session_invoices,
+            reference,
+            failed_only=failed_only,
+            page_size=page_size,
+        )
+        async for page in async_pages(fetch):
             for invoice in page.invoices:
                 yield statuses.invoice_status_from_model(invoice)
-            if not continuation:
-                return
 
     async def invoice_status(
         self, session_reference_number: str, invoice_reference_number: str

@@ -16,6 +16,7 @@ import base64
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from ksef_api.models import (
     AuthenticationChallengeResponse,
@@ -26,7 +27,7 @@ from ksef_api.models import (
 )
 from ksef_facade import statuses
 from ksef_facade._concurrency import sleep
-from ksef_facade._sync.api import KsefApi
+from ksef_facade._sync.api import KsefApi, pages
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
@@ -214,15 +215,12 @@ class AuthFacade:
 
         Without ``access_token`` the client's TokenProvider authorises the calls.
         """
-        continuation: str | None = None
-        while True:
-            page, continuation = self._api.list_auth_sessions(
-                continuation, page_size=page_size, access_token=access_token
-            )
+        fetch = partial(
+            self._api.list_auth_sessions, page_size=page_size, access_token=access_token
+        )
+        for page in pages(fetch):
             for item in page.items:  # noqa: UP028, RUF100 - no `yield from` in async
                 yield item
-            if not continuation:
-                return
 
     def revoke_session(
         self, reference_number: str, *, access_token: Secret | None = None

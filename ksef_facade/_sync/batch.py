@@ -31,6 +31,7 @@ from ksef_api.models import (
 from ksef_api.models import FormCode as FormCodeModel
 from ksef_facade import crypto
 from ksef_facade._concurrency import Lock, run_bounded
+from ksef_facade._sync.api import pages
 from ksef_facade.batch_package import (
     BatchLimits,
     BatchPackage,
@@ -339,15 +340,16 @@ class BatchSession:
         return result
 
     def _reported_invoices(self) -> list[ReportedInvoice]:
-        reported: list[ReportedInvoice] = []
-        continuation: str | None = None
-        while True:
-            page, continuation = self._client.api.list_session_invoices(
-                self.reference_number, continuation, page_size=_LIST_PAGE_SIZE
-            )
-            reported.extend(reported_from_model(model) for model in page.invoices)
-            if not continuation:
-                return reported
+        fetch = partial(
+            self._client.api.list_session_invoices,
+            self.reference_number,
+            page_size=_LIST_PAGE_SIZE,
+        )
+        return [
+            reported_from_model(model)
+            for page in pages(fetch)
+            for model in page.invoices
+        ]
 
 
 def _open_session(

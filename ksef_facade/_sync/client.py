@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 
 import httpx
@@ -19,7 +20,7 @@ import httpx
 from ksef_api.models import AuthenticationListItem
 from ksef_facade import statuses
 from ksef_facade._concurrency import sleep
-from ksef_facade._sync.api import DEFAULT_TIMEOUT, KsefApi
+from ksef_facade._sync.api import DEFAULT_TIMEOUT, KsefApi, pages
 from ksef_facade._sync.auth import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_TIMEOUT,
@@ -359,15 +360,15 @@ class KsefClient:
     def _invoices(
         self, reference: str, *, failed_only: bool, page_size: int | None
     ) -> Iterator[InvoiceStatus]:
-        continuation: str | None = None
-        while True:
-            page, continuation = self.api.list_session_invoices(
-                reference, continuation, failed_only=failed_only, page_size=page_size
-            )
+        fetch = partial(
+            self.api.list_session_invoices,
+            reference,
+            failed_only=failed_only,
+            page_size=page_size,
+        )
+        for page in pages(fetch):
             for invoice in page.invoices:
                 yield statuses.invoice_status_from_model(invoice)
-            if not continuation:
-                return
 
     def invoice_status(
         self, session_reference_number: str, invoice_reference_number: str

@@ -8,13 +8,14 @@ batch. :class:`Manifest` keeps about sixty bytes per invoice and builds
 
 from __future__ import annotations
 
-import base64
 import re
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
 
 import attrs
+
+from ksef_facade.crypto import b64
 
 __all__ = ["InvoiceEntry", "Manifest", "generated_name"]
 
@@ -108,5 +109,5 @@ class Manifest(Sequence[InvoiceEntry]):
             entry_name=generated_name(i + 1) if name is None else name,
             original_name=self._originals[i],
             size=self._sizes[i],
-            sha256=base64.b64encode(digest).decode("ascii"),
+            sha256=b64(digest),
         )

@@ -9,7 +9,6 @@ in memory or, past a threshold, in a file of a private temporary directory
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import logging
@@ -23,7 +22,7 @@ from typing import IO
 
 import attrs
 
-from ksef_facade.crypto import AesCbcEncryptor
+from ksef_facade.crypto import AesCbcEncryptor, b64
 
 __all__ = ["EncryptedPart", "PartWriter", "Source", "SpoolDirectory"]
 
@@ -170,7 +169,7 @@ class PartWriter:
         if self._part is not None:
             self._close_part()
 
-        digest = base64.b64encode(self._package_hash.digest()).decode("ascii")
+        digest = b64(self._package_hash.digest())
         return self._package_size, digest, tuple(self._parts)
 
     def abort(self) -> None:
@@ -260,7 +259,7 @@ class _OpenPart:
 
     def close(self) -> EncryptedPart:
         self._write_cipher(self._encryptor.finalize())
-        digest = base64.b64encode(self._hash.digest()).decode("ascii")
+        digest = b64(self._hash.digest())
 
         if self._file is not None:
             self._file.close()

@@ -29,6 +29,7 @@ __all__ = [
     "PublicKeyInfo",
     "aes_decrypt",
     "aes_encrypt",
+    "b64",
     "encrypted_size",
     "load_certificate",
     "load_public_key",
@@ -53,9 +54,14 @@ def random_iv() -> bytes:
     return os.urandom(AES_IV_SIZE)
 
 
+def b64(data: bytes | bytearray) -> str:
+    """Return ``data`` in standard Base64 as text, as KSeF's JSON fields take it."""
+    return base64.b64encode(data).decode("ascii")
+
+
 def sha256_b64(data: bytes) -> str:
     """Return the SHA-256 of ``data`` in standard Base64, as KSeF expects hashes."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return b64(hashlib.sha256(data).digest())
 
 
 def encrypted_size(plain_size: int) -> int:

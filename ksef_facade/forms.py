@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+from ksef_api.models import FormCode as FormCodeModel
+
 __all__ = ["FormCode"]
 
 
@@ -34,6 +36,14 @@ class FormCode(enum.Enum):
     def form_value(self) -> str:
         """The ``value`` field, such as ``FA``."""
         return self.value[2]
+
+    def to_model(self) -> FormCodeModel:
+        """Return the ``formCode`` object of a session-opening request."""
+        return FormCodeModel(
+            system_code=self.system_code,
+            schema_version=self.schema_version,
+            value=self.form_value,
+        )
 
     @classmethod
     def parse(cls, text: str) -> FormCode:

@@ -161,6 +161,21 @@ def test_progress_reports_parts_and_bytes(local_env: SimulatorEnv) -> None:
 # -- failures and retries --------------------------------------------------------------
 
 
+def test_symmetric_key_rotation_21470_retried(local_env: SimulatorEnv) -> None:
+    """Opening a batch after an emergency key rotation refetches the keys, once."""
+    with sync_client(local_env) as client, nip_context(local_env.nip):
+        client.send_batch(named_invoices(local_env.nip, 1), FormCode.FA3)
+        local_env.sim.rotate_keys("SymmetricKeyEncryption", withdraw_old=True)
+        fresh = [
+            (f"k-{n}.xml", fa3_invoice(local_env.nip, f"FV/K/{n}")) for n in (1, 2)
+        ]
+        result = client.send_batch(fresh, FormCode.FA3)
+
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.ACCEPTED] * 2
+    assert local_env.sim.request_counts["open_batch_session"] == 3
+    assert local_env.sim.request_counts["get_public_key_certificates"] == 2
+
+
 def test_part_failing_once_is_retried(env: SimulatorEnv) -> None:
     """A part answered 503 once is sent again and the batch succeeds."""
     fault = env.sim.faults.fail_part_uploads(1)

@@ -56,3 +56,14 @@ def test_parse_unknown_names_known_codes() -> None:
     """An unknown form code is a ValueError listing the known ones."""
     with pytest.raises(ValueError, match=r"FA \(3\)"):
         FormCode.parse("FA (9)")
+
+
+def test_to_model_carries_the_three_fields() -> None:
+    """The generated formCode object gets system code, schema version and value."""
+    model = FormCode.FA3.to_model()
+
+    assert model.to_dict() == {
+        "systemCode": "FA (3)",
+        "schemaVersion": "1-0E",
+        "value": "FA",
+    }

@@ -11,7 +11,6 @@ access token. Active authentications are listed and revoked under auth/sesje.md.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._concurrency import async_sleep
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
+from ksef_facade.crypto import b64
 from ksef_facade.errors import (
     AuthenticationFailedError,
     KsefApiError,
@@ -112,7 +112,7 @@ class AsyncAuthFacade:
                 context_identifier=AuthenticationContextIdentifier(
                     type_=AuthenticationContextIdentifierType.NIP, value=nip
                 ),
-                encrypted_token=base64.b64encode(encrypted.ciphertext).decode("ascii"),
+                encrypted_token=b64(encrypted.ciphertext),
                 public_key_id=encrypted.public_key_id,
             )
 

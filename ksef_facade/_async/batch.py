@@ -12,7 +12,6 @@ live in :mod:`ksef_facade.batch_state`; this module performs the I/O.
 from __future__ import annotations
 
 import asyncio  # unasync: remove
-import base64
 import logging
 import os
 import shutil
@@ -28,9 +27,9 @@ from ksef_api.models import (
     OpenBatchSessionRequest,
     OpenBatchSessionResponse,
 )
-from ksef_api.models import FormCode as FormCodeModel
 from ksef_facade import crypto
 from ksef_facade._async.api import async_pages
+from ksef_facade._async.encryption import async_send_with_session_key
 from ksef_facade._concurrency import AsyncLock, async_run_bounded
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -54,7 +53,6 @@ from ksef_facade.batch_state import (
 from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import KsefApiError, KsefTransportError
 from ksef_facade.forms import FormCode
-from ksef_facade.keys import KeyUsage, is_unknown_key_error
 from ksef_facade.secrets import Secret, SecretBytes
 
 if TYPE_CHECKING:
@@ -369,36 +367,22 @@ async def _open_session(
     iv: bytes,
     offline_mode: bool,
 ) -> OpenBatchSessionResponse:
-    """Send the open request; on an unknown key (21470) refresh keys, retry once."""
-    encryption = client.encryption
-    for attempt in (1, 2):
-        encrypted = await encryption.encrypt_symmetric_key(key)
-        body = OpenBatchSessionRequest(
-            form_code=FormCodeModel(
-                system_code=form_code.system_code,
-                schema_version=form_code.schema_version,
-                value=form_code.form_value,
-            ),
+    """Send the open request declaring ``package`` (new keys on a 21470, once)."""
+
+    def body(encryption: EncryptionInfo) -> OpenBatchSessionRequest:
+        return OpenBatchSessionRequest(
+            form_code=form_code.to_model(),
             batch_file=BatchFileInfo.from_dict(package.to_open_request_fields()),
-            encryption=EncryptionInfo(
-                encrypted_symmetric_key=_b64(encrypted.ciphertext),
-                initialization_vector=_b64(iv),
-                public_key_id=encrypted.public_key_id,
-            ),
+            encryption=encryption,
             offline_mode=offline_mode,
         )
 
-        try:
-            return await client.api.open_batch_session(body)
-        except KsefApiError as error:
-            # klucze-publiczne-do-szyfrowania.md, 4.4: refetch, retry once.
-            if attempt == 2 or not is_unknown_key_error(error):
-                raise
-            await encryption.refresh_if_current(
-                KeyUsage.SYMMETRIC_KEY, encrypted.public_key_id
-            )
-
-    raise AssertionError("unreachable: the second attempt returns or raises")
+    return await async_send_with_session_key(
+        client.encryption,
+        key,
+        iv,
+        lambda encryption: client.api.open_batch_session(body(encryption)),
+    )
 
 
 def _initial_state(
@@ -569,7 +553,3 @@ async def async_resume_batch(
         # Closed before the crash: KSeF has every part; only the results remain.
         session._mark_closed()
     return await session.result(interval=interval, max_wait=max_wait)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

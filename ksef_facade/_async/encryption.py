@@ -12,24 +12,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+from ksef_api.models import EncryptionInfo
 from ksef_facade import keys
 from ksef_facade._concurrency import AsyncLock
-from ksef_facade.crypto import PublicKeyInfo, load_certificate, rsa_oaep_encrypt
-from ksef_facade.errors import KsefError
+from ksef_facade.crypto import PublicKeyInfo, b64, load_certificate, rsa_oaep_encrypt
+from ksef_facade.errors import KsefApiError, KsefError
 from ksef_facade.keys import (
     DEFAULT_REFRESH_SKEW,
     EncryptedData,
     KeyUsage,
     PublishedCertificate,
+    is_unknown_key_error,
 )
 from ksef_facade.secrets import Secret, SecretBytes
 
-__all__ = ["AsyncEncryptionService"]
+__all__ = ["AsyncEncryptionService", "async_send_with_session_key"]
 
 _log = logging.getLogger("ksef_facade.encryption")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+T = TypeVar("T")
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], Awaitable[_Certificates]]
@@ -175,3 +180,35 @@ class AsyncEncryptionService:
                 continue
             self._keys[usage] = chosen
             _log.debug("Using KSeF %s key %s.", usage.value, chosen.public_key_id)
+
+
+async def async_send_with_session_key(
+    encryption: AsyncEncryptionService,
+    key: SecretBytes,
+    iv: bytes,
+    send: Callable[[EncryptionInfo], Awaitable[T]],
+) -> T:
+    """Call ``send`` with a session's AES key and IV as KSeF's ``EncryptionInfo``.
+
+    The key is encrypted with the current SymmetricKeyEncryption key. When KSeF
+    rejects that key (21470), the keys are fetched again and ``send`` is called
+    once more (klucze-publiczne-do-szyfrowania.md, 4.4).
+    """
+    for attempt in (1, 2):
+        encrypted = await encryption.encrypt_symmetric_key(key)
+        info = EncryptionInfo(
+            encrypted_symmetric_key=b64(encrypted.ciphertext),
+            initialization_vector=b64(iv),
+            public_key_id=encrypted.public_key_id,
+        )
+
+        try:
+            return await send(info)
+        except KsefApiError as error:
+            if attempt == 2 or not is_unknown_key_error(error):
+                raise
+            await encryption.refresh_if_current(
+                KeyUsage.SYMMETRIC_KEY, encrypted.public_key_id
+            )
+
+    raise AssertionError("unreachable: the second attempt returns or raises")

@@ -17,17 +17,15 @@ import threading
 from typing import TYPE_CHECKING
 
 from ksef_api.models import (
-    EncryptionInfo,
     OpenOnlineSessionRequest,
     SendInvoiceRequest,
 )
-from ksef_api.models import FormCode as FormCodeModel
 from ksef_facade import crypto, reconcile
+from ksef_facade._async.encryption import async_send_with_session_key
 from ksef_facade._concurrency import async_sleep
 from ksef_facade.context import current_nip, nip_context
-from ksef_facade.errors import InvoiceRejectedError, KsefApiError, KsefError
+from ksef_facade.errors import InvoiceRejectedError, KsefError
 from ksef_facade.forms import FormCode
-from ksef_facade.keys import KeyUsage, is_unknown_key_error
 from ksef_facade.retry import DEFAULT_POLICY, waits_enabled
 from ksef_facade.secrets import SecretBytes
 from ksef_facade.statuses import InvoiceStatus, Outcome, SessionStatus
@@ -173,43 +171,25 @@ class AsyncOnlineSession:
             raise RuntimeError("The online session is already open.")
         self._nip = current_nip()
 
-        encryption = self._client.encryption
-        for attempt in (1, 2):
-            encrypted = await encryption.encrypt_symmetric_key(self._key)
-            body = OpenOnlineSessionRequest(
-                form_code=FormCodeModel(
-                    system_code=self.form_code.system_code,
-                    schema_version=self.form_code.schema_version,
-                    value=self.form_code.form_value,
-                ),
-                encryption=EncryptionInfo(
-                    encrypted_symmetric_key=_b64(encrypted.ciphertext),
-                    initialization_vector=_b64(self._iv),
-                    public_key_id=encrypted.public_key_id,
-                ),
-            )
-
-            try:
-                opened = await self._client.api.open_online_session(body)
-            except KsefApiError as error:
-                # klucze-publiczne-do-szyfrowania.md, 4.4: refetch, retry once.
-                if attempt == 2 or not is_unknown_key_error(error):
-                    raise
-                await encryption.refresh_if_current(
-                    KeyUsage.SYMMETRIC_KEY, encrypted.public_key_id
+        opened = await async_send_with_session_key(
+            self._client.encryption,
+            self._key,
+            self._iv,
+            lambda encryption: self._client.api.open_online_session(
+                OpenOnlineSessionRequest(
+                    form_code=self.form_code.to_model(), encryption=encryption
                 )
-                continue
+            ),
+        )
 
-            self._reference = opened.reference_number
-            self.valid_until = opened.valid_until
-            _log.info(
-                "Online session %s opened (%s)",
-                opened.reference_number,
-                self.form_code.system_code,
-            )
-            return self
-
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        self._reference = opened.reference_number
+        self.valid_until = opened.valid_until
+        _log.info(
+            "Online session %s opened (%s)",
+            opened.reference_number,
+            self.form_code.system_code,
+        )
+        return self
 
     async def send(
         self,
@@ -240,7 +220,7 @@ class AsyncOnlineSession:
             invoice_size=len(content),
             encrypted_invoice_hash=crypto.sha256_b64(encrypted),
             encrypted_invoice_size=len(encrypted),
-            encrypted_invoice_content=_b64(encrypted),
+            encrypted_invoice_content=crypto.b64(encrypted),
             offline_mode=offline_mode,
         )
         if hash_of_corrected_invoice is not None:
@@ -443,7 +423,3 @@ def _check_correction(corrected_hash: str, *, offline_mode: bool) -> None:
         raise ValueError(
             "hash_of_corrected_invoice must be a Base64 SHA-256 (44 characters)."
         )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
@@ -35,8 +36,8 @@ from ksef_facade._async.batch import (
 )
 from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.online import AsyncOnlineSession
+from ksef_facade._async.polling import async_poll
 from ksef_facade._async.tokens import AsyncTokenProvider, TokenKind
-from ksef_facade._concurrency import async_sleep
 from ksef_facade.attempts import RetryStats
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -70,6 +71,7 @@ __all__ = ["AsyncKsefClient", "KsefTokenSource"]
 _log = logging.getLogger("ksef_facade.client")
 
 KsefTokenSource = Secret | Callable[[str], Secret]
+S = TypeVar("S", InvoiceStatus, SessionStatus)
 TokenUpdateCallback = Callable[[str, TokenKind, TokenSet], Awaitable[None]]
 
 
@@ -387,14 +389,14 @@ class AsyncKsefClient:
         max_wait: timedelta | None = None,
     ) -> InvoiceStatus:
         """Poll an invoice until it is accepted or rejected; return that status."""
-        started = self._clock()
-        while True:
-            status = await self.invoice_status(
+        return await self._poll(
+            lambda: self.invoice_status(
                 session_reference_number, invoice_reference_number
-            )
-            if status.outcome.is_final:
-                return status
-            await self._pause(started, interval, max_wait, invoice_reference_number)
+            ),
+            invoice_reference_number,
+            interval,
+            max_wait,
+        )
 
     async def wait_for_session(
         self,
@@ -404,35 +406,38 @@ class AsyncKsefClient:
         max_wait: timedelta | None = None,
     ) -> SessionStatus:
         """Poll a session until it is processed with a UPO, or failed."""
-        started = self._clock()
-        while True:
-            status = await self.session_status(session_reference_number)
-            if status.outcome.is_final:
-                return status
-            await self._pause(started, interval, max_wait, session_reference_number)
+        return await self._poll(
+            lambda: self.session_status(session_reference_number),
+            session_reference_number,
+            interval,
+            max_wait,
+        )
 
-    async def _pause(
+    async def _poll(
         self,
-        started: datetime,
+        fetch: Callable[[], Awaitable[S]],
+        reference: str,
         interval: timedelta | None,
         max_wait: timedelta | None,
-        reference: str,
-    ) -> None:
-        """Sleep until the next poll; raise KsefTimeoutError once time is up."""
+    ) -> S:
+        """Poll a status until its outcome is final; raise KsefTimeoutError after."""
         limit = max_wait or self._timeout
-        delay = statuses.next_poll_delay(
-            started=started,
-            now=self._clock(),
-            interval=interval or self._interval,
-            timeout=limit,
-        )
-        if delay is None:
-            raise KsefTimeoutError(
+
+        def timed_out(status: S) -> KsefTimeoutError:
+            return KsefTimeoutError(
                 f"{reference} reached no final status within "
                 f"{limit.total_seconds():g} s.",
                 reference_number=reference,
             )
-        await async_sleep(delay)
+
+        return await async_poll(
+            fetch,
+            lambda status: status.outcome.is_final,
+            clock=self._clock,
+            interval=interval or self._interval,
+            max_wait=limit,
+            timed_out=timed_out,
+        )
 
     # -- UPO and invoices --------------------------------------------------------------
 

@@ -25,9 +25,9 @@ from ksef_api.models import (
     InitTokenAuthenticationRequest,
 )
 from ksef_facade import statuses
-from ksef_facade._concurrency import sleep
 from ksef_facade._sync.api import KsefApi, pages
 from ksef_facade._sync.encryption import EncryptionService
+from ksef_facade._sync.polling import poll
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
 from ksef_facade.crypto import b64
@@ -153,29 +153,27 @@ class AuthFacade:
         :class:`KsefApiError`) carrying the status code (for example 450, an
         invalid KSeF token) in ``codes``.
         """
-        interval = interval or self._interval
         timeout = max_wait or self._timeout
-        started = self._clock()
 
-        while True:
-            status = self.status(operation)
-            outcome = statuses.auth_outcome(status.code)
-            if outcome is Outcome.SUCCEEDED:
-                return status
-            if outcome is Outcome.FAILED:
-                raise _authentication_failed(operation, status)
-
-            delay = statuses.next_poll_delay(
-                started=started, now=self._clock(), interval=interval, timeout=timeout
+        def timed_out(status: Status) -> KsefTimeoutError:
+            return KsefTimeoutError(
+                f"Authentication {operation.reference_number} was still in "
+                f"progress after {timeout.total_seconds():g} s.",
+                reference_number=operation.reference_number,
+                last_status_code=status.code,
             )
-            if delay is None:
-                raise KsefTimeoutError(
-                    f"Authentication {operation.reference_number} was still in "
-                    f"progress after {timeout.total_seconds():g} s.",
-                    reference_number=operation.reference_number,
-                    last_status_code=status.code,
-                )
-            sleep(delay)
+
+        status = poll(
+            lambda: self.status(operation),
+            lambda status: statuses.auth_outcome(status.code).is_final,
+            clock=self._clock,
+            interval=interval or self._interval,
+            max_wait=timeout,
+            timed_out=timed_out,
+        )
+        if statuses.auth_outcome(status.code) is Outcome.FAILED:
+            raise _authentication_failed(operation, status)
+        return status
 
     def redeem(self, operation: AuthOperation) -> TokenSet:
         """Exchange a finished authentication for access and refresh tokens (once)."""

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from ksef_api.models import AuthenticationListItem
 from ksef_facade import statuses
-from ksef_facade._concurrency import sleep
 from ksef_facade._sync.api import DEFAULT_TIMEOUT, KsefApi, pages
 from ksef_facade._sync.auth import (
     DEFAULT_POLL_INTERVAL,
@@ -37,6 +37,7 @@ from ksef_facade._sync.batch import (
 )
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.online import OnlineSession
+from ksef_facade._sync.polling import poll
 from ksef_facade._sync.tokens import TokenKind, TokenProvider
 from ksef_facade.attempts import RetryStats
 from ksef_facade.batch_package import (
@@ -71,6 +72,7 @@ __all__ = ["KsefClient", "KsefTokenSource"]
 _log = logging.getLogger("ksef_facade.client")
 
 KsefTokenSource = Secret | Callable[[str], Secret]
+S = TypeVar("S", InvoiceStatus, SessionStatus)
 TokenUpdateCallback = Callable[[str, TokenKind, TokenSet], None]
 
 
@@ -388,14 +390,14 @@ class KsefClient:
         max_wait: timedelta | None = None,
     ) -> InvoiceStatus:
         """Poll an invoice until it is accepted or rejected; return that status."""
-        started = self._clock()
-        while True:
-            status = self.invoice_status(
+        return self._poll(
+            lambda: self.invoice_status(
                 session_reference_number, invoice_reference_number
-            )
-            if status.outcome.is_final:
-                return status
-            self._pause(started, interval, max_wait, invoice_reference_number)
+            ),
+            invoice_reference_number,
+            interval,
+            max_wait,
+        )
 
     def wait_for_session(
         self,
@@ -405,35 +407,38 @@ class KsefClient:
         max_wait: timedelta | None = None,
     ) -> SessionStatus:
         """Poll a session until it is processed with a UPO, or failed."""
-        started = self._clock()
-        while True:
-            status = self.session_status(session_reference_number)
-            if status.outcome.is_final:
-                return status
-            self._pause(started, interval, max_wait, session_reference_number)
+        return self._poll(
+            lambda: self.session_status(session_reference_number),
+            session_reference_number,
+            interval,
+            max_wait,
+        )
 
-    def _pause(
+    def _poll(
         self,
-        started: datetime,
+        fetch: Callable[[], S],
+        reference: str,
         interval: timedelta | None,
         max_wait: timedelta | None,
-        reference: str,
-    ) -> None:
-        """Sleep until the next poll; raise KsefTimeoutError once time is up."""
+    ) -> S:
+        """Poll a status until its outcome is final; raise KsefTimeoutError after."""
         limit = max_wait or self._timeout
-        delay = statuses.next_poll_delay(
-            started=started,
-            now=self._clock(),
-            interval=interval or self._interval,
-            timeout=limit,
-        )
-        if delay is None:
-            raise KsefTimeoutError(
+
+        def timed_out(status: S) -> KsefTimeoutError:
+            return KsefTimeoutError(
                 f"{reference} reached no final status within "
                 f"{limit.total_seconds():g} s.",
                 reference_number=reference,
             )
-        sleep(delay)
+
+        return poll(
+            fetch,
+            lambda status: status.outcome.is_final,
+            clock=self._clock,
+            interval=interval or self._interval,
+            max_wait=limit,
+            timed_out=timed_out,
+        )
 
     # -- UPO and invoices --------------------------------------------------------------
 

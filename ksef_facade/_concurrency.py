@@ -23,8 +23,10 @@ __all__ = [
     "Event",
     "KeyedLocks",
     "Lock",
+    "async_offload",
     "async_run_bounded",
     "async_sleep",
+    "offload",
     "run_bounded",
     "sleep",
 ]
@@ -70,6 +72,16 @@ class KeyedLocks(Generic[K]):
             with self._guard:
                 lock = self._locks.setdefault(key, threading.Lock())
         return lock
+
+
+async def async_offload(func: Callable[[], T]) -> T:
+    """Run blocking work on a thread, in a copy of the caller's context."""
+    return await asyncio.to_thread(func)
+
+
+def offload(func: Callable[[], T]) -> T:
+    """Run blocking work in place (the asyncio form runs it on a thread)."""
+    return func()
 
 
 def _check_limit(limit: int) -> None:

@@ -102,11 +102,20 @@ from ksef_facade.secrets import Secret
 from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncKsefApi", "Download", "async_pages"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "SESSION_INVOICES_MAX_PAGE",
+    "AsyncKsefApi",
+    "Download",
+    "async_pages",
+]
 
 _log = logging.getLogger("ksef_facade.api")
 
 DEFAULT_TIMEOUT = 30.0
+
+# Spec, GET /sessions/{referenceNumber}/invoices[/failed]: pageSize from 10 to 1000.
+SESSION_INVOICES_MAX_PAGE = 1000
 
 # With retries switched off the retrying transport still throttles, counts and
 # reports warnings; one attempt means it never resends.

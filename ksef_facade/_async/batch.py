@@ -11,7 +11,6 @@ live in :mod:`ksef_facade.batch_state`; this module performs the I/O.
 
 from __future__ import annotations
 
-import asyncio  # unasync: remove
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ksef_api.models import (
     BatchFileInfo,
@@ -28,9 +27,9 @@ from ksef_api.models import (
     OpenBatchSessionResponse,
 )
 from ksef_facade import crypto
-from ksef_facade._async.api import async_pages
+from ksef_facade._async.api import SESSION_INVOICES_MAX_PAGE, async_pages
 from ksef_facade._async.encryption import async_send_with_session_key
-from ksef_facade._concurrency import AsyncLock, async_run_bounded
+from ksef_facade._concurrency import AsyncLock, async_offload, async_run_bounded
 from ksef_facade.batch_package import (
     BatchLimits,
     BatchPackage,
@@ -70,28 +69,14 @@ __all__ = [
 
 _log = logging.getLogger("ksef_facade.batch")
 
-T = TypeVar("T")
-
 DEFAULT_CONCURRENCY = 4
 DEFAULT_PART_REUPLOADS = 2
 
-# sesja-wsadowa.md, section 5 / pageSize of GET /sessions/{referenceNumber}/invoices.
-_LIST_PAGE_SIZE = 1000
 # SessionStatusResponse.status: 100 means the session is still open.
 _OPEN = 100
 
 ProgressCallback = Callable[[BatchProgress], None]
 StateCallback = Callable[[BatchUploadState], None]
-
-
-async def async_offload(func: Callable[[], T]) -> T:  # unasync: remove
-    """Run blocking work on a thread, in a copy of the caller's context."""
-    return await asyncio.to_thread(func)
-
-
-def offload(func: Callable[[], T]) -> T:
-    """Run blocking work in place (the asyncio form runs it on a thread)."""
-    return func()
 
 
 def _check_upload_settings(concurrency: int, max_part_reuploads: int) -> None:
@@ -350,7 +335,7 @@ class AsyncBatchSession:
         fetch = partial(
             self._client.api.list_session_invoices,
             self.reference_number,
-            page_size=_LIST_PAGE_SIZE,
+            page_size=SESSION_INVOICES_MAX_PAGE,
         )
         return [
             reported_from_model(model)

@@ -21,6 +21,7 @@ from ksef_api.models import (
     SendInvoiceRequest,
 )
 from ksef_facade import crypto, reconcile
+from ksef_facade._async.api import SESSION_INVOICES_MAX_PAGE
 from ksef_facade._async.encryption import async_send_with_session_key
 from ksef_facade._concurrency import async_sleep
 from ksef_facade.context import current_nip, nip_context
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncInvoiceHandle", "AsyncOnlineSession"]
 
 _log = logging.getLogger("ksef_facade.online")
-
-# Spec, GET /sessions/{referenceNumber}/invoices: pageSize at most 1000.
-_LISTING_PAGE_SIZE = 1000
 
 
 class AsyncInvoiceHandle:
@@ -319,7 +317,7 @@ class AsyncOnlineSession:
         listed = [
             invoice
             async for invoice in self._client.session_invoices(
-                self.reference_number, page_size=_LISTING_PAGE_SIZE
+                self.reference_number, page_size=SESSION_INVOICES_MAX_PAGE
             )
         ]
         with self._claim_lock:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ksef_api.models import (
     BatchFileInfo,
@@ -28,8 +28,8 @@ from ksef_api.models import (
     OpenBatchSessionResponse,
 )
 from ksef_facade import crypto
-from ksef_facade._concurrency import Lock, run_bounded
-from ksef_facade._sync.api import pages
+from ksef_facade._concurrency import Lock, offload, run_bounded
+from ksef_facade._sync.api import SESSION_INVOICES_MAX_PAGE, pages
 from ksef_facade._sync.encryption import send_with_session_key
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -70,23 +70,14 @@ __all__ = [
 
 _log = logging.getLogger("ksef_facade.batch")
 
-T = TypeVar("T")
-
 DEFAULT_CONCURRENCY = 4
 DEFAULT_PART_REUPLOADS = 2
 
-# sesja-wsadowa.md, section 5 / pageSize of GET /sessions/{referenceNumber}/invoices.
-_LIST_PAGE_SIZE = 1000
 # SessionStatusResponse.status: 100 means the session is still open.
 _OPEN = 100
 
 ProgressCallback = Callable[[BatchProgress], None]
 StateCallback = Callable[[BatchUploadState], None]
-
-
-def offload(func: Callable[[], T]) -> T:
-    """Run blocking work in place (the asyncio form runs it on a thread)."""
-    return func()
 
 
 def _check_upload_settings(concurrency: int, max_part_reuploads: int) -> None:
@@ -341,7 +332,7 @@ class BatchSession:
         fetch = partial(
             self._client.api.list_session_invoices,
             self.reference_number,
-            page_size=_LIST_PAGE_SIZE,
+            page_size=SESSION_INVOICES_MAX_PAGE,
         )
         return [
             reported_from_model(model)

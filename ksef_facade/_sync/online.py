@@ -23,6 +23,7 @@ from ksef_api.models import (
 )
 from ksef_facade import crypto, reconcile
 from ksef_facade._concurrency import sleep
+from ksef_facade._sync.api import SESSION_INVOICES_MAX_PAGE
 from ksef_facade._sync.encryption import send_with_session_key
 from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import InvoiceRejectedError, KsefError
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["InvoiceHandle", "OnlineSession"]
 
 _log = logging.getLogger("ksef_facade.online")
-
-# Spec, GET /sessions/{referenceNumber}/invoices: pageSize at most 1000.
-_LISTING_PAGE_SIZE = 1000
 
 
 class InvoiceHandle:
@@ -318,7 +316,7 @@ class OnlineSession:
         listed = [
             invoice
             for invoice in self._client.session_invoices(
-                self.reference_number, page_size=_LISTING_PAGE_SIZE
+                self.reference_number, page_size=SESSION_INVOICES_MAX_PAGE
             )
         ]
         with self._claim_lock:

@@ -86,9 +86,7 @@ def may_have_arrived(error: BaseException) -> bool:
     if isinstance(error, RateLimitError) or not isinstance(error, KsefApiError):
         return False
 
-    # 501 and 505 say the request is never supported: nothing was done.
-    status = error.status_code
-    return status == 408 or (500 <= status <= 599 and status not in (501, 505))
+    return retry.is_transient_status(error.status_code)
 
 
 def find_sent_invoice(

@@ -54,6 +54,7 @@ __all__ = [
     "classify_error",
     "decide",
     "is_testing",
+    "is_transient_status",
     "no_waits",
     "parse_retry_after",
     "request_kind",
@@ -351,8 +352,12 @@ def _over_cap(label: str, retry_after: float, policy: RetryPolicy) -> str:
     return f"{label} asks for {retry_after:.0f} s, over the {cap:.0f} s cap"
 
 
-def _retryable_status(status: int) -> bool:
-    # 501 and 505 say the server will never support the request; resending is futile.
+def is_transient_status(status: int) -> bool:
+    """Tell whether a status may change on a resend: 408, or a 5xx but 501 and 505.
+
+    The server may have acted on such a request. 501 and 505 say it will never
+    support the request: nothing was done, and resending is futile.
+    """
     return status == 408 or (500 <= status <= 599 and status not in (501, 505))
 
 
@@ -419,7 +424,7 @@ def _after_status(
     rng: random.Random,
 ) -> Decision:
     reason = f"HTTP {outcome.status}"
-    if not _retryable_status(outcome.status):
+    if not is_transient_status(outcome.status):
         return Decision(Verdict.DONE, reason)
     if kind is RequestKind.UNSAFE:
         return Decision(

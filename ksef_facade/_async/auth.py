@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from ksef_api.models import (
@@ -27,6 +27,7 @@ from ksef_facade import statuses
 from ksef_facade._async.api import AsyncKsefApi, async_pages
 from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.polling import async_poll
+from ksef_facade._clock import utc_now
 from ksef_facade.auth_types import AccessToken, AuthOperation
 from ksef_facade.context import current_nip
 from ksef_facade.crypto import b64
@@ -54,10 +55,6 @@ DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
 DEFAULT_POLL_TIMEOUT = timedelta(minutes=2)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AsyncAuthFacade:
     """The steps of KSeF-token authentication, and the one call that runs them all.
 
@@ -72,7 +69,7 @@ class AsyncAuthFacade:
         *,
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         poll_timeout: timedelta = DEFAULT_POLL_TIMEOUT,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if poll_interval <= timedelta(0) or poll_timeout <= timedelta(0):
             raise ValueError("poll_interval and poll_timeout must be positive.")

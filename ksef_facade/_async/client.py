@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import TypeVar
@@ -38,6 +38,7 @@ from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.online import AsyncOnlineSession
 from ksef_facade._async.polling import async_poll
 from ksef_facade._async.tokens import AsyncTokenProvider, TokenKind
+from ksef_facade._clock import utc_now
 from ksef_facade.attempts import RetryStats
 from ksef_facade.batch_package import (
     BatchLimits,
@@ -75,10 +76,6 @@ S = TypeVar("S", InvoiceStatus, SessionStatus)
 TokenUpdateCallback = Callable[[str, TokenKind, TokenSet], Awaitable[None]]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AsyncKsefClient:
     """A KSeF 2.0 client for the NIP of the current ``nip_context`` (asyncio).
 
@@ -112,7 +109,7 @@ class AsyncKsefClient:
         on_token_update: TokenUpdateCallback | None = None,
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         poll_timeout: timedelta = DEFAULT_POLL_TIMEOUT,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if ksef_token is not None and token_provider is not None:
             raise ValueError("Pass either ksef_token or token_provider, not both.")

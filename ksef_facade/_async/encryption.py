@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from ksef_api.models import EncryptionInfo
 from ksef_facade import keys
+from ksef_facade._clock import utc_now
 from ksef_facade._concurrency import AsyncLock
 from ksef_facade.crypto import PublicKeyInfo, b64, load_certificate, rsa_oaep_encrypt
 from ksef_facade.errors import KsefApiError, KsefError
@@ -38,10 +39,6 @@ T = TypeVar("T")
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], Awaitable[_Certificates]]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _timestamp_ms(timestamp: datetime | int) -> int:
@@ -82,7 +79,7 @@ class AsyncEncryptionService:
         *,
         preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None = None,
         refresh_skew: timedelta = DEFAULT_REFRESH_SKEW,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._fetch = fetch_certificates
         self._skew = refresh_skew

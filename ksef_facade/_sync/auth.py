@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from ksef_api.models import (
@@ -25,6 +25,7 @@ from ksef_api.models import (
     InitTokenAuthenticationRequest,
 )
 from ksef_facade import statuses
+from ksef_facade._clock import utc_now
 from ksef_facade._sync.api import KsefApi, pages
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.polling import poll
@@ -55,10 +56,6 @@ DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
 DEFAULT_POLL_TIMEOUT = timedelta(minutes=2)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuthFacade:
     """The steps of KSeF-token authentication, and the one call that runs them all.
 
@@ -73,7 +70,7 @@ class AuthFacade:
         *,
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         poll_timeout: timedelta = DEFAULT_POLL_TIMEOUT,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if poll_interval <= timedelta(0) or poll_timeout <= timedelta(0):
             raise ValueError("poll_interval and poll_timeout must be positive.")

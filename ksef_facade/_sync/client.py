@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import TypeVar
@@ -20,6 +20,7 @@ import httpx
 
 from ksef_api.models import AuthenticationListItem
 from ksef_facade import statuses
+from ksef_facade._clock import utc_now
 from ksef_facade._sync.api import DEFAULT_TIMEOUT, KsefApi, pages
 from ksef_facade._sync.auth import (
     DEFAULT_POLL_INTERVAL,
@@ -76,10 +77,6 @@ S = TypeVar("S", InvoiceStatus, SessionStatus)
 TokenUpdateCallback = Callable[[str, TokenKind, TokenSet], None]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class KsefClient:
     """A KSeF 2.0 client for the NIP of the current ``nip_context`` (asyncio).
 
@@ -113,7 +110,7 @@ class KsefClient:
         on_token_update: TokenUpdateCallback | None = None,
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         poll_timeout: timedelta = DEFAULT_POLL_TIMEOUT,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if ksef_token is not None and token_provider is not None:
             raise ValueError("Pass either ksef_token or token_provider, not both.")

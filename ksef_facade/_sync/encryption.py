@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from ksef_api.models import EncryptionInfo
 from ksef_facade import keys
+from ksef_facade._clock import utc_now
 from ksef_facade._concurrency import Lock
 from ksef_facade.crypto import PublicKeyInfo, b64, load_certificate, rsa_oaep_encrypt
 from ksef_facade.errors import KsefApiError, KsefError
@@ -39,10 +40,6 @@ T = TypeVar("T")
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], _Certificates]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _timestamp_ms(timestamp: datetime | int) -> int:
@@ -83,7 +80,7 @@ class EncryptionService:
         *,
         preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None = None,
         refresh_skew: timedelta = DEFAULT_REFRESH_SKEW,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._fetch = fetch_certificates
         self._skew = refresh_skew

@@ -15,20 +15,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 
 from ksef_facade import _concurrency, retry
+from ksef_facade._clock import utc_now
 from ksef_facade.attempts import Attempts, RetryStats, attempt_settings
 from ksef_facade.system_warnings import SystemWarning
 from ksef_facade.throttle import Throttle
 
 __all__ = ["RetryTransport"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RetryTransport(httpx.BaseTransport):
@@ -44,7 +41,7 @@ class RetryTransport(httpx.BaseTransport):
         api_base_path: str = "/v2",
         sleep: Callable[[float], None] = _concurrency.sleep,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = _utc_now,
+        wall_clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         stats: RetryStats | None = None,
     ) -> None:

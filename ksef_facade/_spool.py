@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -24,12 +24,22 @@ import attrs
 
 from ksef_facade.crypto import AesCbcEncryptor, b64
 
-__all__ = ["EncryptedPart", "PartWriter", "Source", "SpoolDirectory"]
+__all__ = [
+    "EncryptedPart",
+    "PartWriter",
+    "Source",
+    "SpoolDirectory",
+    "remove_spooled_parts",
+]
 
 logger = logging.getLogger("ksef_facade.batch_package")
 
 Source = tuple[int, str]
 """An input of the package: its 1-based index and its name, for error messages."""
+
+# Directories made here start with this, so a later process can tell them from a
+# directory the caller named.
+_PREFIX = "ksef-batch-"
 
 # Plaintext is encrypted and hashed in slices of this size: large enough that the
 # per-call cost vanishes, small enough to keep memory flat.
@@ -80,7 +90,7 @@ class SpoolDirectory:
     def path(self) -> Path:
         """Return the directory, creating it on first use."""
         if self._path is None:
-            created = tempfile.mkdtemp(prefix="ksef-batch-", dir=self._parent)
+            created = tempfile.mkdtemp(prefix=_PREFIX, dir=self._parent)
             self._path = Path(created)
             if not self._keep:
                 # Safety net: the directory goes when this object is collected or
@@ -112,6 +122,15 @@ class SpoolDirectory:
 
 def _remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_spooled_parts(paths: Iterable[str], directory: str | None) -> None:
+    """Delete part files, and ``directory`` too if a SpoolDirectory made it."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+    if directory is not None and Path(directory).name.startswith(_PREFIX):
+        _remove_tree(directory)
 
 
 class PartWriter:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,6 +28,7 @@ from ksef_api.models import (
 )
 from ksef_facade import crypto
 from ksef_facade._concurrency import Lock, offload, run_bounded
+from ksef_facade._spool import remove_spooled_parts
 from ksef_facade._sync.api import SESSION_INVOICES_MAX_PAGE, pages
 from ksef_facade._sync.encryption import send_with_session_key
 from ksef_facade.batch_package import (
@@ -303,7 +303,8 @@ class BatchSession:
         if self._package is not None:
             self._package.close()
             return
-        _remove_parts(self._state)
+        paths = [part.path for part in self._state.parts if part.path is not None]
+        remove_spooled_parts(paths, self._state.parts_dir)
 
     def result(
         self, *, interval: timedelta | None = None, max_wait: timedelta | None = None
@@ -412,17 +413,6 @@ def _initial_state(
             status_code=201,
             reference_number=opened.reference_number,
         ) from None
-
-
-def _remove_parts(state: BatchUploadState) -> None:
-    """Delete a resumed session's part files and the directory the builder made."""
-    for part in state.parts:
-        if part.path is not None:
-            Path(part.path).unlink(missing_ok=True)
-
-    directory = state.parts_dir
-    if directory is not None and Path(directory).name.startswith("ksef-batch-"):
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _log_result(result: BatchResult) -> None:

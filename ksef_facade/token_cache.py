@@ -1,4 +1,4 @@
-"""Pure token decisions: whether a cached token set can be used as it is.
+"""Pure token decisions: use the cached tokens, refresh them, or authenticate anew.
 
 The access token is short-lived and the refresh token lasts up to 7 days
 (uwierzytelnianie.md, "Uzyskanie tokenów"); a refresh yields a new access token
@@ -12,9 +12,27 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from ksef_facade.errors import (
+    BadRequestError,
+    ForbiddenError,
+    KsefApiError,
+    UnauthorizedError,
+)
 from ksef_facade.secrets import Secret
 
-__all__ = ["CachedTokens", "TokenAction", "TokenSet", "decide"]
+__all__ = [
+    "CachedTokens",
+    "TokenAction",
+    "TokenSet",
+    "decide",
+    "refresh_rejected",
+]
+
+# POST /auth/token/refresh answers 400 with these codes when the refresh token can no
+# longer be used (spec 2.9.0): 21301 "Brak autoryzacji." (the authentication's status
+# forbids it, or the KSeF token was revoked), 21304 "Brak uwierzytelnienia." (the
+# authentication operation is unknown). A new authentication is the way out.
+_REFRESH_REJECTED_CODES = frozenset({21301, 21304})
 
 
 def _aware(
@@ -70,3 +88,12 @@ def decide(tokens: TokenSet | None, now: datetime, skew: timedelta) -> TokenActi
     if now < tokens.refresh_valid_until - skew:
         return TokenAction.REFRESH
     return TokenAction.AUTHENTICATE
+
+
+def refresh_rejected(error: KsefApiError) -> bool:
+    """True when a refresh failed because the refresh token is no longer usable."""
+    if isinstance(error, UnauthorizedError | ForbiddenError):
+        return True
+    return isinstance(error, BadRequestError) and bool(
+        _REFRESH_REJECTED_CODES.intersection(error.codes)
+    )

@@ -22,13 +22,16 @@ import attrs
 from ksef_facade._concurrency import Lock
 from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.errors import (
-    BadRequestError,
-    ForbiddenError,
     KsefApiError,
-    UnauthorizedError,
 )
 from ksef_facade.secrets import Secret
-from ksef_facade.token_cache import CachedTokens, TokenAction, TokenSet, decide
+from ksef_facade.token_cache import (
+    CachedTokens,
+    TokenAction,
+    TokenSet,
+    decide,
+    refresh_rejected,
+)
 
 __all__ = ["TokenKind", "TokenProvider"]
 
@@ -36,11 +39,6 @@ logger = logging.getLogger("ksef_facade.tokens")
 
 TokenKind = Literal["access", "refresh"]
 
-# POST /auth/token/refresh answers 400 with these codes when the refresh token can no
-# longer be used (spec 2.9.0): 21301 "Brak autoryzacji." (the authentication's status
-# forbids it, or the KSeF token was revoked), 21304 "Brak uwierzytelnienia." (the
-# authentication operation is unknown). A new authentication is the way out.
-_REFRESH_REJECTED_CODES = frozenset({21301, 21304})
 
 _EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -186,7 +184,7 @@ class TokenProvider:
             try:
                 refreshed = self._refresh(tokens.refresh_token)
             except KsefApiError as error:
-                if not _refresh_rejected(error):
+                if not refresh_rejected(error):
                     raise
                 logger.info(
                     "Refresh token for NIP %s rejected with HTTP %s; authenticating",
@@ -211,12 +209,3 @@ class TokenProvider:
         use_until = (tokens.access_valid_until - self._skew).timestamp()
         with self._guard:
             self._cache[nip] = CachedTokens(tokens, use_until)
-
-
-def _refresh_rejected(error: KsefApiError) -> bool:
-    """True when a refresh failed because the refresh token is no longer usable."""
-    if isinstance(error, UnauthorizedError | ForbiddenError):
-        return True
-    return isinstance(error, BadRequestError) and bool(
-        _REFRESH_REJECTED_CODES.intersection(error.codes)
-    )

@@ -72,15 +72,24 @@ from ksef_api.models import (
     OpenBatchSessionResponse,
     OpenOnlineSessionRequest,
     OpenOnlineSessionResponse,
-    PublicKeyCertificate,
     SendInvoiceRequest,
     SendInvoiceResponse,
     SessionInvoicesResponse,
     SessionInvoiceStatusResponse,
     SessionStatusResponse,
 )
-from ksef_api.types import UNSET, Response, Unset
+from ksef_api.types import Response
 from ksef_facade._redact import install_httpx_url_filter
+from ksef_facade._responses import (
+    checked,
+    download,
+    next_token,
+    optional,
+    parsed,
+    published_certificate,
+    raised_by_parser,
+    unreadable,
+)
 from ksef_facade._sync.bearer import BearerAuth
 from ksef_facade._sync.tokens import TokenProvider
 from ksef_facade._sync.transport import RetryTransport
@@ -120,7 +129,6 @@ SESSION_INVOICES_MAX_PAGE = 1000
 # reports warnings; one attempt means it never resends.
 _SEND_ONCE = RetryPolicy(max_attempts=1)
 
-T = TypeVar("T")
 P = TypeVar("P")
 P_co = TypeVar("P_co", covariant=True)
 _Sent = Response[Any]
@@ -203,72 +211,11 @@ def _mapped_errors(operation: str) -> Iterator[None]:
             f"No answer from KSeF to {operation} ({type(error).__name__})."
         ) from error
     except (KeyError, TypeError, ValueError) as error:
-        if not _raised_by_parser(error):
+        if not raised_by_parser(error):
             raise
-        raise _unreadable(operation, slot.response) from error
+        raise unreadable(operation, slot.response) from error
     finally:
         _LAST_RESPONSE.reset(reset)
-
-
-def _raised_by_parser(error: BaseException) -> bool:
-    """Tell whether ``error`` came from a generated ``_parse_response``.
-
-    Other errors of these types (a caller's mistake surfacing from the token
-    provider inside the httpx auth flow, say) must reach the caller unchanged.
-    """
-    trace = error.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        module = str(frame.f_globals.get("__name__", ""))
-        if frame.f_code.co_name == "_parse_response" and module.startswith("ksef_api."):
-            return True
-        trace = trace.tb_next
-    return False
-
-
-def _unreadable(operation: str, response: httpx.Response | None) -> KsefError:
-    """Describe a response whose body the generated parser rejected."""
-    if response is None:
-        return KsefError(f"KSeF's answer to {operation} could not be read.")
-    if not response.is_success:
-        return error_from_response(
-            response.status_code, response.headers, response.content
-        )
-    return KsefApiError(
-        f"KSeF answered {operation} with HTTP {response.status_code} and a body "
-        "that does not match the API spec.",
-        status_code=response.status_code,
-    )
-
-
-def _checked(response: _Sent) -> _Sent:
-    """Return a 2xx response; raise the matching facade error otherwise."""
-    status = int(response.status_code)
-    if not 200 <= status < 300:
-        raise error_from_response(status, response.headers, response.content)
-    return response
-
-
-def _parsed(operation: str, response: _Sent, model: type[T]) -> T:
-    """Return the parsed body of a 2xx response, checked to be a ``model``."""
-    parsed = _checked(response).parsed
-    if not isinstance(parsed, model):
-        raise KsefApiError(
-            f"KSeF answered {operation} with a body that does not match the API "
-            f"spec (expected {model.__name__}).",
-            status_code=int(response.status_code),
-        )
-    return parsed
-
-
-def _header(response: _Sent, name: str) -> str | None:
-    value = response.headers.get(name)
-    return value if isinstance(value, str) and value else None
-
-
-def _optional(value: T | None) -> T | Unset:
-    """Return ``value`` for a generated optional argument (UNSET when absent)."""
-    return UNSET if value is None else value
 
 
 class KsefApi:
@@ -381,7 +328,7 @@ class KsefApi:
         response = self._call(
             op, lambda: create_auth_challenge.sync_detailed(client=self._public)
         )
-        return _parsed(op, response, AuthenticationChallengeResponse)
+        return parsed(op, response, AuthenticationChallengeResponse)
 
     def authenticate_with_ksef_token(
         self, body: InitTokenAuthenticationRequest
@@ -394,7 +341,7 @@ class KsefApi:
                 client=self._public, body=body
             ),
         )
-        return _parsed(op, response, AuthenticationInitResponse)
+        return parsed(op, response, AuthenticationInitResponse)
 
     def get_auth_status(
         self, reference_number: str, authentication_token: Secret
@@ -408,7 +355,7 @@ class KsefApi:
                     reference_number, client=self._public
                 ),
             )
-        return _parsed(op, response, AuthenticationOperationStatusResponse)
+        return parsed(op, response, AuthenticationOperationStatusResponse)
 
     def redeem_auth_token(
         self, authentication_token: Secret
@@ -419,7 +366,7 @@ class KsefApi:
             response = self._call(
                 op, lambda: redeem_auth_token.sync_detailed(client=self._public)
             )
-        return _parsed(op, response, AuthenticationTokensResponse)
+        return parsed(op, response, AuthenticationTokensResponse)
 
     def refresh_access_token(
         self, refresh_token: Secret
@@ -430,7 +377,7 @@ class KsefApi:
             response = self._call(
                 op, lambda: refresh_access_token.sync_detailed(client=self._public)
             )
-        return _parsed(op, response, AuthenticationTokenRefreshResponse)
+        return parsed(op, response, AuthenticationTokenRefreshResponse)
 
     def _session_client(self, access_token: Secret | None) -> AuthenticatedClient:
         return self._public if access_token is not None else self._secured_client()
@@ -450,12 +397,12 @@ class KsefApi:
                 op,
                 lambda: list_auth_sessions.sync_detailed(
                     client=client,
-                    page_size=_optional(page_size),
-                    x_continuation_token=_optional(continuation_token),
+                    page_size=optional(page_size),
+                    x_continuation_token=optional(continuation_token),
                 ),
             )
-        page = _parsed(op, response, AuthenticationListResponse)
-        return page, _next_token(page.continuation_token, response)
+        page = parsed(op, response, AuthenticationListResponse)
+        return page, next_token(page.continuation_token, response)
 
     def revoke_auth_session(
         self, reference_number: str, *, access_token: Secret | None = None
@@ -470,7 +417,7 @@ class KsefApi:
                     reference_number, client=client
                 ),
             )
-        _checked(response)
+        checked(response)
 
     def revoke_current_auth_session(
         self, *, access_token: Secret | None = None
@@ -482,7 +429,7 @@ class KsefApi:
             response = self._call(
                 op, lambda: revoke_current_auth_session.sync_detailed(client=client)
             )
-        _checked(response)
+        checked(response)
 
     # -- security -----------------------------------------------------------------
 
@@ -493,8 +440,8 @@ class KsefApi:
             op,
             lambda: get_public_key_certificates.sync_detailed(client=self._public),
         )
-        entries = _parsed(op, response, list)
-        return [_published(entry) for entry in entries]
+        entries = parsed(op, response, list)
+        return [published_certificate(entry) for entry in entries]
 
     # -- online sessions ------------------------------------------------------------
 
@@ -507,7 +454,7 @@ class KsefApi:
         response = self._call(
             op, lambda: open_online_session.sync_detailed(client=client, body=body)
         )
-        return _parsed(op, response, OpenOnlineSessionResponse)
+        return parsed(op, response, OpenOnlineSessionResponse)
 
     def send_online_invoice(
         self, reference_number: str, body: SendInvoiceRequest
@@ -521,7 +468,7 @@ class KsefApi:
                 reference_number, client=client, body=body
             ),
         )
-        return _parsed(op, response, SendInvoiceResponse)
+        return parsed(op, response, SendInvoiceResponse)
 
     def close_online_session(self, reference_number: str) -> None:
         """``POST /sessions/online/{referenceNumber}/close``."""
@@ -531,7 +478,7 @@ class KsefApi:
             op,
             lambda: close_online_session.sync_detailed(reference_number, client=client),
         )
-        _checked(response)
+        checked(response)
 
     # -- batch sessions ---------------------------------------------------------------
 
@@ -544,7 +491,7 @@ class KsefApi:
         response = self._call(
             op, lambda: open_batch_session.sync_detailed(client=client, body=body)
         )
-        return _parsed(op, response, OpenBatchSessionResponse)
+        return parsed(op, response, OpenBatchSessionResponse)
 
     def close_batch_session(self, reference_number: str) -> None:
         """``POST /sessions/batch/{referenceNumber}/close``."""
@@ -554,7 +501,7 @@ class KsefApi:
             op,
             lambda: close_batch_session.sync_detailed(reference_number, client=client),
         )
-        _checked(response)
+        checked(response)
 
     def upload_batch_part(
         self, method: str, url: Secret, headers: Mapping[str, str], content: bytes
@@ -593,7 +540,7 @@ class KsefApi:
             op,
             lambda: get_session_status.sync_detailed(reference_number, client=client),
         )
-        return _parsed(op, response, SessionStatusResponse)
+        return parsed(op, response, SessionStatusResponse)
 
     def list_session_invoices(
         self,
@@ -614,12 +561,12 @@ class KsefApi:
             lambda: module.sync_detailed(
                 reference_number,
                 client=client,
-                page_size=_optional(page_size),
-                x_continuation_token=_optional(continuation_token),
+                page_size=optional(page_size),
+                x_continuation_token=optional(continuation_token),
             ),
         )
-        page = _parsed(op, response, SessionInvoicesResponse)
-        return page, _next_token(page.continuation_token, response)
+        page = parsed(op, response, SessionInvoicesResponse)
+        return page, next_token(page.continuation_token, response)
 
     def get_session_invoice_status(
         self, reference_number: str, invoice_reference_number: str
@@ -633,7 +580,7 @@ class KsefApi:
                 reference_number, invoice_reference_number, client=client
             ),
         )
-        return _parsed(op, response, SessionInvoiceStatusResponse)
+        return parsed(op, response, SessionInvoiceStatusResponse)
 
     def get_session_invoice_upo(
         self, reference_number: str, invoice_reference_number: str
@@ -647,7 +594,7 @@ class KsefApi:
                 reference_number, invoice_reference_number, client=client
             ),
         )
-        return _download(response)
+        return download(response)
 
     def get_session_invoice_upo_by_ksef_number(
         self, reference_number: str, ksef_number: str
@@ -661,7 +608,7 @@ class KsefApi:
                 reference_number, ksef_number, client=client
             ),
         )
-        return _download(response)
+        return download(response)
 
     def get_session_upo(
         self, reference_number: str, upo_reference_number: str
@@ -675,7 +622,7 @@ class KsefApi:
                 reference_number, upo_reference_number, client=client
             ),
         )
-        return _download(response)
+        return download(response)
 
     # -- invoices -------------------------------------------------------------------
 
@@ -686,7 +633,7 @@ class KsefApi:
         response = self._call(
             op, lambda: get_invoice.sync_detailed(ksef_number, client=client)
         )
-        return _download(response)
+        return download(response)
 
     # -- limits ---------------------------------------------------------------------
 
@@ -695,9 +642,9 @@ class KsefApi:
         op = "GET /rate-limits"
         client = self._secured_client()
         response = self._call(op, lambda: get_rate_limits.sync_detailed(client=client))
-        parsed = _parsed(op, response, EffectiveApiRateLimits)
+        limits = parsed(op, response, EffectiveApiRateLimits)
         try:
-            return limits_from_response(parsed.to_dict())
+            return limits_from_response(limits.to_dict())
         except ValueError as error:
             raise KsefApiError(
                 f"KSeF answered {op} with limits that cannot be read ({error}).",
@@ -725,31 +672,3 @@ def pages(fetch: _PageFetch[P]) -> Iterator[P]:
         yield page
         if not continuation:
             return
-
-
-def _next_token(in_body: object, response: _Sent) -> str | None:
-    """Return the continuation token of a page (body field, else header), if any."""
-    if isinstance(in_body, str) and in_body:
-        return in_body
-    return _header(response, "x-continuation-token")
-
-
-def _download(response: _Sent) -> Download:
-    """Return an XML body with the ``x-ms-meta-hash`` KSeF sent along."""
-    _checked(response)
-    return Download(response.content, _header(response, "x-ms-meta-hash"))
-
-
-def _published(entry: object) -> PublishedCertificate:
-    if not isinstance(entry, PublicKeyCertificate):
-        raise KsefApiError(
-            "KSeF listed a public key certificate that does not match the API spec.",
-            status_code=200,
-        )
-    return PublishedCertificate(
-        certificate=entry.certificate,
-        public_key_id=entry.public_key_id,
-        valid_from=entry.valid_from,
-        valid_to=entry.valid_to,
-        usages=tuple(str(usage.value) for usage in entry.usage),
-    )

@@ -212,7 +212,8 @@ def auth_ksef_token(call: Call) -> Reply:
 
 def auth_xades_signature(call: Call) -> Reply:
     """POST /auth/xades-signature: not supported by the simulator yet."""
-    # TODO: XAdES verification needs its own issue; until then clients get a clear 400.
+    # TODO: XAdES signature verification is not simulated yet; until it is, clients
+    # get a clear 400 instead of a silent success.
     raise ApiError(
         21405,
         "Uwierzytelnianie podpisem XAdES nie jest jeszcze obsługiwane w symulatorze.",

@@ -10,9 +10,11 @@ from datetime import datetime
 
 import attrs
 
+from ksef_facade.errors import AuthenticationFailedError
 from ksef_facade.secrets import Secret
+from ksef_facade.statuses import Status
 
-__all__ = ["AccessToken", "AuthOperation"]
+__all__ = ["AccessToken", "AuthOperation", "authentication_failed"]
 
 
 @attrs.frozen
@@ -29,3 +31,19 @@ class AccessToken:
 
     token: Secret
     valid_until: datetime
+
+
+def authentication_failed(
+    operation: AuthOperation, status: Status
+) -> AuthenticationFailedError:
+    """Return the error for an authentication that ended with a failure status."""
+    # Details stay out of the message: servers may echo what they were sent.
+    return AuthenticationFailedError(
+        f"Authentication {operation.reference_number} failed with status "
+        f"{status.code}: {status.description[:200]}",
+        status_code=200,
+        codes=(status.code,),
+        description=status.description,
+        details=status.details,
+        reference_number=operation.reference_number,
+    )

@@ -17,19 +17,24 @@ gets an explicit ``UNKNOWN`` outcome with the reason.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ksef_api.models import SessionInvoiceStatusResponse
 from ksef_facade._batch_manifest import InvoiceEntry
-from ksef_facade.errors import KsefError
+from ksef_facade.errors import KsefApiError, KsefError
 from ksef_facade.secrets import Secret
 from ksef_facade.statuses import SessionStatus, Status, status_from_model
+
+if TYPE_CHECKING:
+    from ksef_api.models import OpenBatchSessionResponse
+    from ksef_facade.batch_package import BatchPackage
 
 __all__ = [
     "UPLOAD_TIME_PER_PART",
@@ -42,6 +47,9 @@ __all__ = [
     "PartUpload",
     "ReportedInvoice",
     "StoredPart",
+    "check_upload_settings",
+    "initial_state",
+    "log_result",
     "map_outcomes",
     "reported_from_model",
     "should_reupload",
@@ -52,6 +60,9 @@ __all__ = [
 UPLOAD_TIME_PER_PART = timedelta(minutes=20)
 
 _STATE_VERSION = 1
+
+# The batch workflow's own logger: its outcome lines belong to the batch session.
+_batch_log = logging.getLogger("ksef_facade.batch")
 
 
 class BatchUploadExpiredError(KsefError):
@@ -430,3 +441,77 @@ def _silence(session: SessionStatus) -> str:
             f"{status.code} ({status.description})"
         )
     return "KSeF reported no status for this invoice in the session's list"
+
+
+def check_upload_settings(concurrency: int, max_part_reuploads: int) -> None:
+    """Refuse an upload concurrency below 1 or a negative re-upload budget."""
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}.")
+    if not isinstance(max_part_reuploads, int) or max_part_reuploads < 0:
+        raise ValueError(
+            f"max_part_reuploads must be an int >= 0, got {max_part_reuploads!r}."
+        )
+
+
+def initial_state(
+    opened: OpenBatchSessionResponse,
+    nip: str,
+    opened_at: datetime,
+    package: BatchPackage,
+) -> BatchUploadState:
+    """Build the first state from the open answer; reject a mismatched answer."""
+    uploads = tuple(
+        PartUpload(
+            ordinal_number=request.ordinal_number,
+            method=request.method,
+            url=Secret(request.url),
+            headers={
+                name: value
+                for name, value in request.headers.additional_properties.items()
+                if value is not None
+            },
+        )
+        for request in opened.part_upload_requests
+    )
+    parts = tuple(
+        StoredPart(
+            part.ordinal_number,
+            part.size,
+            part.sha256,
+            None if part.path is None else str(part.path),
+        )
+        for part in package.parts
+    )
+    try:
+        return BatchUploadState(
+            session_reference_number=opened.reference_number,
+            nip=nip,
+            opened_at=opened_at,
+            parts=parts,
+            uploads=uploads,
+            invoices=package.invoices,
+        )
+    except ValueError:
+        raise KsefApiError(
+            f"KSeF opened batch session {opened.reference_number} with upload "
+            "requests that do not match the declared parts.",
+            status_code=201,
+            reference_number=opened.reference_number,
+        ) from None
+
+
+def log_result(result: BatchResult) -> None:
+    """Log how a batch ended: counts at INFO, unmatched reports at WARNING."""
+    _batch_log.info(
+        "Batch session %s: %d accepted, %d rejected, %d unknown",
+        result.session_reference_number,
+        len(result.accepted),
+        len(result.failed),
+        len(result.unknown),
+    )
+    for report in result.unmatched:
+        _batch_log.warning(
+            "Batch session %s: KSeF reported invoice %s that matches none sent",
+            result.session_reference_number,
+            report.reference_number,
+        )

@@ -27,8 +27,10 @@ __all__ = [
     "EncryptedData",
     "KeyUsage",
     "PublishedCertificate",
+    "challenge_timestamp_ms",
     "is_unknown_key_error",
     "keys_by_usage",
+    "load_preloaded_keys",
     "needs_refresh",
     "select_key",
 ]
@@ -42,6 +44,7 @@ DEFAULT_REFRESH_SKEW = timedelta(minutes=2)
 UNKNOWN_KEY_CODE = 21470
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class KeyUsage(enum.Enum):
@@ -123,3 +126,28 @@ def keys_by_usage(
                 grouped[known[name]].append(info)
 
     return grouped
+
+
+def challenge_timestamp_ms(timestamp: datetime | int) -> int:
+    """Return milliseconds since the Unix epoch, as ``token|timestampMs`` needs.
+
+    uwierzytelnianie.md: ``timestampMs`` is the challenge's timestamp in Unix ms.
+    """
+    if isinstance(timestamp, int):
+        return timestamp
+    if timestamp.utcoffset() is None:
+        raise ValueError("challenge_timestamp must be timezone-aware.")
+    return (timestamp - _EPOCH) // timedelta(milliseconds=1)
+
+
+def load_preloaded_keys(
+    preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None,
+) -> dict[KeyUsage, PublicKeyInfo]:
+    """Normalise preloaded keys; a str is a Base64 DER certificate."""
+    loaded: dict[KeyUsage, PublicKeyInfo] = {}
+    for usage, key in (preloaded_keys or {}).items():
+        info = load_certificate(key) if isinstance(key, str) else key
+        if not isinstance(info, PublicKeyInfo):
+            raise TypeError("A preloaded key is a PublicKeyInfo or a Base64 DER cert.")
+        loaded[KeyUsage(usage)] = info
+    return loaded

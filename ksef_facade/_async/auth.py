@@ -28,11 +28,10 @@ from ksef_facade._async.api import AsyncKsefApi, async_pages
 from ksef_facade._async.encryption import AsyncEncryptionService
 from ksef_facade._async.polling import async_poll
 from ksef_facade._clock import utc_now
-from ksef_facade.auth_types import AccessToken, AuthOperation
+from ksef_facade.auth_types import AccessToken, AuthOperation, authentication_failed
 from ksef_facade.context import current_nip
 from ksef_facade.crypto import b64
 from ksef_facade.errors import (
-    AuthenticationFailedError,
     KsefApiError,
     KsefTimeoutError,
 )
@@ -170,7 +169,7 @@ class AsyncAuthFacade:
             timed_out=timed_out,
         )
         if statuses.auth_outcome(status.code) is Outcome.FAILED:
-            raise _authentication_failed(operation, status)
+            raise authentication_failed(operation, status)
         return status
 
     async def redeem(self, operation: AuthOperation) -> TokenSet:
@@ -229,18 +228,3 @@ class AsyncAuthFacade:
     ) -> None:
         """Revoke the session of the access token used (its refresh token dies)."""
         await self._api.revoke_current_auth_session(access_token=access_token)
-
-
-def _authentication_failed(
-    operation: AuthOperation, status: Status
-) -> AuthenticationFailedError:
-    # Details stay out of the message: servers may echo what they were sent.
-    return AuthenticationFailedError(
-        f"Authentication {operation.reference_number} failed with status "
-        f"{status.code}: {status.description[:200]}",
-        status_code=200,
-        codes=(status.code,),
-        description=status.description,
-        details=status.details,
-        reference_number=operation.reference_number,
-    )

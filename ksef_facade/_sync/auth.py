@@ -29,11 +29,10 @@ from ksef_facade._clock import utc_now
 from ksef_facade._sync.api import KsefApi, pages
 from ksef_facade._sync.encryption import EncryptionService
 from ksef_facade._sync.polling import poll
-from ksef_facade.auth_types import AccessToken, AuthOperation
+from ksef_facade.auth_types import AccessToken, AuthOperation, authentication_failed
 from ksef_facade.context import current_nip
 from ksef_facade.crypto import b64
 from ksef_facade.errors import (
-    AuthenticationFailedError,
     KsefApiError,
     KsefTimeoutError,
 )
@@ -169,7 +168,7 @@ class AuthFacade:
             timed_out=timed_out,
         )
         if statuses.auth_outcome(status.code) is Outcome.FAILED:
-            raise _authentication_failed(operation, status)
+            raise authentication_failed(operation, status)
         return status
 
     def redeem(self, operation: AuthOperation) -> TokenSet:
@@ -226,18 +225,3 @@ class AuthFacade:
     def revoke_current_session(self, *, access_token: Secret | None = None) -> None:
         """Revoke the session of the access token used (its refresh token dies)."""
         self._api.revoke_current_auth_session(access_token=access_token)
-
-
-def _authentication_failed(
-    operation: AuthOperation, status: Status
-) -> AuthenticationFailedError:
-    # Details stay out of the message: servers may echo what they were sent.
-    return AuthenticationFailedError(
-        f"Authentication {operation.reference_number} failed with status "
-        f"{status.code}: {status.description[:200]}",
-        status_code=200,
-        codes=(status.code,),
-        description=status.description,
-        details=status.details,
-        reference_number=operation.reference_number,
-    )

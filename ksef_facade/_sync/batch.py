@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +45,9 @@ from ksef_facade.batch_state import (
     BatchUploadState,
     PartUpload,
     ReportedInvoice,
-    StoredPart,
+    check_upload_settings,
+    initial_state,
+    log_result,
     map_outcomes,
     reported_from_model,
     should_reupload,
@@ -53,7 +55,7 @@ from ksef_facade.batch_state import (
 from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import KsefApiError, KsefTransportError
 from ksef_facade.forms import FormCode
-from ksef_facade.secrets import Secret, SecretBytes
+from ksef_facade.secrets import SecretBytes
 
 if TYPE_CHECKING:
     from ksef_facade._sync.client import KsefClient
@@ -78,15 +80,6 @@ _OPEN = 100
 
 ProgressCallback = Callable[[BatchProgress], None]
 StateCallback = Callable[[BatchUploadState], None]
-
-
-def _check_upload_settings(concurrency: int, max_part_reuploads: int) -> None:
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}.")
-    if not isinstance(max_part_reuploads, int) or max_part_reuploads < 0:
-        raise ValueError(
-            f"max_part_reuploads must be an int >= 0, got {max_part_reuploads!r}."
-        )
 
 
 class BatchSession:
@@ -147,7 +140,7 @@ class BatchSession:
         # sesja-wsadowa.md, section 5: the upload window counts from opening.
         opened_at = client._clock()
         opened = _open_session(client, package, form_code, key, iv, offline_mode)
-        state = _initial_state(opened, nip, opened_at, package)
+        state = initial_state(opened, nip, opened_at, package)
 
         _log.info(
             "Batch session %s opened (%s, %d parts, %d invoices)",
@@ -193,7 +186,7 @@ class BatchSession:
         gets the new state and ``on_progress`` the counts after every part; both
         are called one at a time (from worker threads in the blocking form).
         """
-        _check_upload_settings(concurrency, max_part_reuploads)
+        check_upload_settings(concurrency, max_part_reuploads)
         if self.closed:
             raise RuntimeError("The batch session is closed.")
         now = self._client._clock()
@@ -326,7 +319,7 @@ class BatchSession:
 
         outcomes, unmatched = map_outcomes(self._state.invoices, reported, status)
         result = BatchResult(reference, status, outcomes, upo, unmatched)
-        _log_result(result)
+        log_result(result)
         return result
 
     def _reported_invoices(self) -> list[ReportedInvoice]:
@@ -368,69 +361,6 @@ def _open_session(
     )
 
 
-def _initial_state(
-    opened: OpenBatchSessionResponse,
-    nip: str,
-    opened_at: datetime,
-    package: BatchPackage,
-) -> BatchUploadState:
-    """Build the first state from the open answer; reject a mismatched answer."""
-    uploads = tuple(
-        PartUpload(
-            ordinal_number=request.ordinal_number,
-            method=request.method,
-            url=Secret(request.url),
-            headers={
-                name: value
-                for name, value in request.headers.additional_properties.items()
-                if value is not None
-            },
-        )
-        for request in opened.part_upload_requests
-    )
-    parts = tuple(
-        StoredPart(
-            part.ordinal_number,
-            part.size,
-            part.sha256,
-            None if part.path is None else str(part.path),
-        )
-        for part in package.parts
-    )
-    try:
-        return BatchUploadState(
-            session_reference_number=opened.reference_number,
-            nip=nip,
-            opened_at=opened_at,
-            parts=parts,
-            uploads=uploads,
-            invoices=package.invoices,
-        )
-    except ValueError:
-        raise KsefApiError(
-            f"KSeF opened batch session {opened.reference_number} with upload "
-            "requests that do not match the declared parts.",
-            status_code=201,
-            reference_number=opened.reference_number,
-        ) from None
-
-
-def _log_result(result: BatchResult) -> None:
-    _log.info(
-        "Batch session %s: %d accepted, %d rejected, %d unknown",
-        result.session_reference_number,
-        len(result.accepted),
-        len(result.failed),
-        len(result.unknown),
-    )
-    for report in result.unmatched:
-        _log.warning(
-            "Batch session %s: KSeF reported invoice %s that matches none sent",
-            result.session_reference_number,
-            report.reference_number,
-        )
-
-
 def send_batch(
     client: KsefClient,
     invoices: Iterable[InvoiceSource],
@@ -454,7 +384,7 @@ def send_batch(
     """Build, open, upload, close and wait: see ``KsefClient.send_batch``."""
     if not isinstance(form_code, FormCode):
         raise TypeError("form_code must be a FormCode, such as FormCode.FA3.")
-    _check_upload_settings(concurrency, max_part_reuploads)
+    check_upload_settings(concurrency, max_part_reuploads)
     current_nip()  # no work at all without a taxpayer
 
     key = SecretBytes(crypto.random_aes_key())
@@ -510,7 +440,7 @@ def resume_batch(
     max_wait: timedelta | None = None,
 ) -> BatchResult:
     """Finish a saved batch upload: see ``KsefClient.resume_batch``."""
-    _check_upload_settings(concurrency, max_part_reuploads)
+    check_upload_settings(concurrency, max_part_reuploads)
     session = BatchSession.resume(client, state)
 
     if session.is_open():

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ksef_api.models import EncryptionInfo
 from ksef_facade import keys
 from ksef_facade._clock import utc_now
 from ksef_facade._concurrency import Lock
-from ksef_facade.crypto import PublicKeyInfo, b64, load_certificate, rsa_oaep_encrypt
+from ksef_facade.crypto import PublicKeyInfo, b64, rsa_oaep_encrypt
 from ksef_facade.errors import KsefApiError, KsefError
 from ksef_facade.keys import (
     DEFAULT_REFRESH_SKEW,
@@ -34,34 +34,10 @@ __all__ = ["EncryptionService", "send_with_session_key"]
 
 _log = logging.getLogger("ksef_facade.encryption")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 T = TypeVar("T")
 
 _Certificates = list[PublishedCertificate]
 FetchCertificates = Callable[[], _Certificates]
-
-
-def _timestamp_ms(timestamp: datetime | int) -> int:
-    """Return milliseconds since the Unix epoch, as ``token|timestampMs`` needs."""
-    if isinstance(timestamp, int):
-        return timestamp
-    if timestamp.utcoffset() is None:
-        raise ValueError("challenge_timestamp must be timezone-aware.")
-    return (timestamp - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _preloaded(
-    preloaded_keys: Mapping[KeyUsage | str, PublicKeyInfo | str] | None,
-) -> dict[KeyUsage, PublicKeyInfo]:
-    """Normalise preloaded keys; a str is a Base64 DER certificate."""
-    loaded: dict[KeyUsage, PublicKeyInfo] = {}
-    for usage, key in (preloaded_keys or {}).items():
-        info = load_certificate(key) if isinstance(key, str) else key
-        if not isinstance(info, PublicKeyInfo):
-            raise TypeError("A preloaded key is a PublicKeyInfo or a Base64 DER cert.")
-        loaded[KeyUsage(usage)] = info
-    return loaded
 
 
 class EncryptionService:
@@ -85,7 +61,9 @@ class EncryptionService:
         self._fetch = fetch_certificates
         self._skew = refresh_skew
         self._clock = clock
-        self._keys: dict[KeyUsage, PublicKeyInfo] = _preloaded(preloaded_keys)
+        self._keys: dict[KeyUsage, PublicKeyInfo] = keys.load_preloaded_keys(
+            preloaded_keys
+        )
         self._lock = Lock()
 
     def __repr__(self) -> str:
@@ -144,7 +122,8 @@ class EncryptionService:
             raise TypeError("token must be a Secret.")
 
         key = self.public_key_for(KeyUsage.KSEF_TOKEN)
-        plain = f"{token.reveal()}|{_timestamp_ms(challenge_timestamp)}".encode()
+        timestamp_ms = keys.challenge_timestamp_ms(challenge_timestamp)
+        plain = f"{token.reveal()}|{timestamp_ms}".encode()
         return EncryptedData(rsa_oaep_encrypt(key, plain), key.public_key_id)
 
     def encrypt_symmetric_key(self, key: bytes | SecretBytes) -> EncryptedData:

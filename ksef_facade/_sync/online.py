@@ -12,7 +12,6 @@ invoices by its hash before it is sent again (:mod:`ksef_facade.reconcile`).
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from ksef_facade._concurrency import sleep
 from ksef_facade._sync.api import SESSION_INVOICES_MAX_PAGE
 from ksef_facade._sync.encryption import send_with_session_key
 from ksef_facade.context import current_nip, nip_context
+from ksef_facade.corrections import check_technical_correction
 from ksef_facade.errors import InvoiceRejectedError, KsefError
 from ksef_facade.forms import FormCode
 from ksef_facade.retry import DEFAULT_POLICY, waits_enabled
@@ -210,7 +210,9 @@ class OnlineSession:
         if not isinstance(content, bytes) or not content:
             raise ValueError("invoice must be non-empty XML as bytes or str.")
         if hash_of_corrected_invoice is not None:
-            _check_correction(hash_of_corrected_invoice, offline_mode=offline_mode)
+            check_technical_correction(
+                hash_of_corrected_invoice, offline_mode=offline_mode
+            )
 
         encrypted = crypto.aes_encrypt(content, self._key.reveal(), self._iv)
         invoice_hash = crypto.sha256_b64(content)
@@ -403,20 +405,3 @@ class OnlineSession:
                     self.reference_number, upo_reference
                 )
         return pages
-
-
-def _check_correction(corrected_hash: str, *, offline_mode: bool) -> None:
-    """Refuse a technical correction KSeF would reject for its form."""
-    if not offline_mode:
-        raise ValueError(
-            "A technical correction is sent with offline_mode=True "
-            "(offline/korekta-techniczna.md)."
-        )
-    try:
-        digest = base64.b64decode(corrected_hash, validate=True)
-    except ValueError:
-        digest = b""
-    if len(digest) != 32:
-        raise ValueError(
-            "hash_of_corrected_invoice must be a Base64 SHA-256 (44 characters)."
-        )

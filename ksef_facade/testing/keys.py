@@ -37,16 +37,13 @@ class PublishedKey:
     valid_from: datetime
     valid_to: datetime
     withdrawn: bool = False
+    # Computed once: requests naming a publicKeyId are compared against every key.
+    public_key_id: str = field(init=False)
+    certificate_id: str = field(init=False)
 
-    @property
-    def public_key_id(self) -> str:
-        """Base64 SHA-256 of the SubjectPublicKeyInfo DER."""
-        return public_key_id(self.private_key)
-
-    @property
-    def certificate_id(self) -> str:
-        """Base64 SHA-256 of the certificate DER."""
-        return certificate_id(self.certificate_der)
+    def __post_init__(self) -> None:
+        self.public_key_id = public_key_id(self.private_key)
+        self.certificate_id = certificate_id(self.certificate_der)
 
     def to_json(self) -> dict[str, object]:
         """Return the ``PublicKeyCertificate`` object for this key."""

@@ -30,9 +30,8 @@ class Operation:
             return self.path
         return API_PREFIX + self.path
 
-    @property
     def pattern(self) -> re.Pattern[str]:
-        """A regex matching concrete paths of this operation."""
+        """Return a regex matching concrete paths of this operation."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.full_path)
         return re.compile(f"^{regex}$")
 
@@ -148,6 +147,8 @@ OPERATIONS = (
 )
 
 _BY_NAME = {operation.name: operation for operation in OPERATIONS}
+# Every request is matched up to three times (faults, contract, dispatch): compile once.
+_PATTERNS = [(operation, operation.pattern()) for operation in OPERATIONS]
 
 
 def operation_names() -> frozenset[str]:
@@ -157,10 +158,10 @@ def operation_names() -> frozenset[str]:
 
 def match_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
     """Return the operation serving ``method path`` and its path parameters."""
-    for operation in OPERATIONS:
+    for operation, pattern in _PATTERNS:
         if operation.method != method:
             continue
-        found = operation.pattern.match(path)
+        found = pattern.match(path)
         if found:
             return operation, found.groupdict()
     return None

@@ -79,6 +79,11 @@ from ksef_api.models import (
     SessionStatusResponse,
 )
 from ksef_api.types import Response
+from ksef_facade._paging import (
+    AUTH_SESSIONS_PAGE,
+    SESSION_INVOICES_PAGE,
+    check_page_size,
+)
 from ksef_facade._redact import install_httpx_url_filter
 from ksef_facade._responses import (
     checked,
@@ -122,8 +127,7 @@ _log = logging.getLogger("ksef_facade.api")
 
 DEFAULT_TIMEOUT = 30.0
 
-# Spec, GET /sessions/{referenceNumber}/invoices[/failed]: pageSize from 10 to 1000.
-SESSION_INVOICES_MAX_PAGE = 1000
+SESSION_INVOICES_MAX_PAGE = SESSION_INVOICES_PAGE.maximum
 
 # With retries switched off the retrying transport still throttles, counts and
 # reports warnings; one attempt means it never resends.
@@ -390,6 +394,7 @@ class KsefApi:
         access_token: Secret | None = None,
     ) -> tuple[AuthenticationListResponse, str | None]:
         """``GET /auth/sessions``: one page and the next continuation token."""
+        check_page_size(page_size, AUTH_SESSIONS_PAGE)
         op = "GET /auth/sessions"
         client = self._session_client(access_token)
         with _bearer(access_token):
@@ -551,6 +556,7 @@ class KsefApi:
         page_size: int | None = None,
     ) -> tuple[SessionInvoicesResponse, str | None]:
         """``GET /sessions/{referenceNumber}/invoices[/failed]``: one page."""
+        check_page_size(page_size, SESSION_INVOICES_PAGE)
         module = list_failed_session_invoices if failed_only else list_session_invoices
         op = "GET /sessions/{referenceNumber}/invoices" + (
             "/failed" if failed_only else ""

@@ -14,7 +14,7 @@ from typing import Any
 
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
-from .fields import b64_field, object_field, optional, page_size, str_field
+from .fields import b64_field, object_field, optional_digest, page_size, str_field
 from .paging import page
 from .servercrypto import DecryptionError, rsa_oaep_decrypt
 from .state import AuthOperation, Challenge, Status
@@ -150,19 +150,8 @@ def auth_ksef_token(call: Call) -> Reply:
     context_type = str_field(context, "type", choices=_CONTEXT_TYPES)
     context_value = str_field(context, "value")
     encrypted = b64_field(body, "encryptedToken")
-    key_id = (
-        str_field(body, "publicKeyId", min_length=44, max_length=44)
-        if optional(body, "publicKeyId")
-        else None
-    )
-
-    keys = sim.keys.candidates("KsefTokenEncryption")
-    if key_id is not None:
-        keys = [k for k in keys if k.public_key_id == key_id]
-        if not keys:
-            raise ApiError(
-                21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany."
-            )
+    key_id = optional_digest(body, "publicKeyId")
+    keys = sim.keys.candidates("KsefTokenEncryption", key_id)
 
     # uwierzytelnianie.md: the challenge is valid for 10 minutes and used once.
     challenge = sim.challenges.get(challenge_value)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .calls import Call, Reply
 from .errors import ApiError
-from .fields import int_field, object_field, optional, str_field
+from .fields import compression_field, digest_field, int_field, object_field
 from .presign import sign, verify
 from .processing import (
     MAX_INVOICE_WITH_ATTACHMENT_SIZE,
@@ -60,7 +60,7 @@ def _read_parts(body: dict[str, Any]) -> dict[int, tuple[int, str]]:
             raise ApiError(21405, "Każdy element 'fileParts' musi być obiektem.")
         number = int_field(raw, "ordinalNumber", minimum=1)
         size = int_field(raw, "fileSize", minimum=1)
-        digest = str_field(raw, "fileHash", min_length=44, max_length=44)
+        digest = digest_field(raw, "fileHash")
         # sesja-wsadowa.md: 100 MB per part before encryption, so ciphertext may be
         # one padding block longer.
         if size > MAX_PART_SIZE + 16:
@@ -82,10 +82,8 @@ def open_batch_session(call: Call) -> Reply:
     form_code = read_form_code(body)
     batch_file = object_field(body, "batchFile")
     file_size = int_field(batch_file, "fileSize", minimum=1, maximum=MAX_PACKAGE_SIZE)
-    file_hash = str_field(batch_file, "fileHash", min_length=44, max_length=44)
-    compression = "Zip"
-    if optional(batch_file, "compressionType"):
-        compression = str_field(batch_file, "compressionType", choices=("Zip", "TarGz"))
+    file_hash = digest_field(batch_file, "fileHash")
+    compression = compression_field(batch_file)
     parts = _read_parts(body)
     aes_key, iv = read_encryption(call, body)
 

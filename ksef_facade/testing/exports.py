@@ -20,7 +20,7 @@ from typing import Any
 
 from .calls import Access, Call, Reply
 from .errors import ApiError, timestamp
-from .fields import bool_field, object_field, optional, str_field
+from .fields import bool_field, compression_field, object_field
 from .invoices import date_of, metadata_json, select_invoices
 from .presign import sign, verify
 from .servercrypto import aes_cbc_encrypt, sha256_b64
@@ -145,9 +145,7 @@ def start_export(call: Call) -> Reply:
     access = call.access("InvoiceRead")
     body = call.json()
     object_field(body, "filters")
-    compression = "Zip"
-    if optional(body, "compressionType"):
-        compression = str_field(body, "compressionType", choices=("Zip", "TarGz"))
+    compression = compression_field(body)
     key, iv = read_encryption(call, body)
 
     running = [

@@ -14,10 +14,14 @@ from .errors import ApiError
 __all__ = [
     "b64_field",
     "bool_field",
+    "compression_field",
     "date_time",
+    "digest_field",
     "int_field",
     "object_field",
     "optional",
+    "optional_digest",
+    "optional_str",
     "page_size",
     "str_field",
     "str_list",
@@ -58,6 +62,41 @@ def str_field(
     if choices is not None and value not in choices:
         raise _invalid(name, f"musi mieć jedną z wartości: {', '.join(choices)}")
     return value
+
+
+def optional_str(
+    obj: Mapping[str, Any],
+    name: str,
+    *,
+    min_length: int = 1,
+    max_length: int | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> str | None:
+    """Return the optional string ``name``, or ``None`` when it is absent or null."""
+    if obj.get(name) is None:
+        return None
+    return str_field(
+        obj, name, min_length=min_length, max_length=max_length, choices=choices
+    )
+
+
+# spec: Sha256HashBase64 (hashes and publicKeyId) is exactly 44 characters.
+_DIGEST_LENGTH = 44
+
+
+def digest_field(obj: Mapping[str, Any], name: str) -> str:
+    """Return the required Base64 SHA-256 ``name``."""
+    return str_field(obj, name, min_length=_DIGEST_LENGTH, max_length=_DIGEST_LENGTH)
+
+
+def optional_digest(obj: Mapping[str, Any], name: str) -> str | None:
+    """Return the optional Base64 SHA-256 ``name``, or ``None``."""
+    return optional_str(obj, name, min_length=_DIGEST_LENGTH, max_length=_DIGEST_LENGTH)
+
+
+def compression_field(obj: Mapping[str, Any]) -> str:
+    """Return the optional ``compressionType`` (spec: CompressionType, Zip if unset)."""
+    return optional_str(obj, "compressionType", choices=("Zip", "TarGz")) or "Zip"
 
 
 def int_field(

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .errors import ApiError
 from .servercrypto import (
     certificate_id,
     public_key_id,
@@ -96,18 +97,21 @@ class KeyStore:
         """Return the newest published key for ``usage``."""
         return [key for key in self.published() if key.usage == usage][-1]
 
-    def find(self, usage: str, key_id: str | None) -> PublishedKey | None:
-        """Return the accepted key named ``key_id`` (or the newest if none is named)."""
-        if key_id is None:
-            return self.current(usage)
-        for key in self.published():
-            if key.usage == usage and key.public_key_id == key_id:
-                return key
-        return None
+    def candidates(self, usage: str, key_id: str | None = None) -> list[PublishedKey]:
+        """Return the accepted keys for ``usage``, newest first, or the one named.
 
-    def candidates(self, usage: str) -> list[PublishedKey]:
-        """Return every accepted key for ``usage``, newest first."""
-        return [key for key in reversed(self.published()) if key.usage == usage]
+        A ``key_id`` naming no accepted key is error 21470.
+        """
+        keys = [key for key in reversed(self.published()) if key.usage == usage]
+        if key_id is None:
+            return keys
+
+        keys = [key for key in keys if key.public_key_id == key_id]
+        if not keys:
+            raise ApiError(
+                21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany."
+            )
+        return keys
 
     def rotate(self, now: datetime, usage: str | None = None) -> list[PublishedKey]:
         """Publish a new key for ``usage`` (or every usage) next to the old ones."""

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
-from .fields import b64_field, bool_field, int_field, optional, str_field
+from .fields import b64_field, bool_field, digest_field, int_field, optional_digest
 from .processing import (
     MAX_INVOICE_SIZE,
     find_corrected_invoice,
@@ -85,19 +85,15 @@ def send_online_invoice(call: Call) -> Reply:
         )
 
     body = call.json()
-    invoice_hash = str_field(body, "invoiceHash", min_length=44, max_length=44)
+    invoice_hash = digest_field(body, "invoiceHash")
     invoice_size = int_field(body, "invoiceSize", minimum=1)
-    encrypted_hash = str_field(
-        body, "encryptedInvoiceHash", min_length=44, max_length=44
-    )
+    encrypted_hash = digest_field(body, "encryptedInvoiceHash")
     encrypted_size = int_field(body, "encryptedInvoiceSize", minimum=1)
     encrypted = b64_field(body, "encryptedInvoiceContent")
     offline = bool_field(body, "offlineMode")
+    corrected_hash = optional_digest(body, "hashOfCorrectedInvoice")
     corrects = None
-    if optional(body, "hashOfCorrectedInvoice"):
-        corrected_hash = str_field(
-            body, "hashOfCorrectedInvoice", min_length=44, max_length=44
-        )
+    if corrected_hash is not None:
         corrects = find_corrected_invoice(sim, session, corrected_hash)
 
     # limity/limity.md: 1 MB per invoice; online sessions take no attachments.

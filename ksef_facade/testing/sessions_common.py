@@ -6,7 +6,7 @@ from typing import Any
 
 from .calls import Access, Call
 from .errors import ApiError
-from .fields import b64_field, object_field, optional, str_field
+from .fields import b64_field, object_field, optional_digest, str_field
 from .invoicexml import FORM_CODES
 from .processing import session_status
 from .servercrypto import DecryptionError, rsa_oaep_decrypt
@@ -42,18 +42,8 @@ def read_encryption(call: Call, body: dict[str, Any]) -> tuple[bytes | None, byt
     encryption = object_field(body, "encryption")
     wrapped = b64_field(encryption, "encryptedSymmetricKey")
     iv = b64_field(encryption, "initializationVector", length=16)
-    key_id = None
-    if optional(encryption, "publicKeyId"):
-        key_id = str_field(encryption, "publicKeyId", min_length=44, max_length=44)
-
-    keys = call.sim.keys.candidates("SymmetricKeyEncryption")
-    if key_id is not None:
-        keys = [k for k in keys if k.public_key_id == key_id]
-        if not keys:
-            raise ApiError(
-                21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany."
-            )
-
+    key_id = optional_digest(encryption, "publicKeyId")
+    keys = call.sim.keys.candidates("SymmetricKeyEncryption", key_id)
     for key in keys:
         try:
             aes_key = rsa_oaep_decrypt(key.private_key, wrapped)

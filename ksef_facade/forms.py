@@ -2,6 +2,8 @@
 
 The values are the table of ``OpenOnlineSessionRequest.formCode`` in the pinned spec
 (2.9.0): system code, schema version and value, e.g. ``FA (3)``, ``1-0E``, ``FA``.
+The table of ``OpenBatchSessionRequest.formCode`` is shorter: PEF (3) and
+PEF_KOR (3) are sent in online sessions only.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import enum
 
 from ksef_api.models import FormCode as FormCodeModel
 
-__all__ = ["FormCode"]
+__all__ = ["FormCode", "check_batch_form_code"]
 
 
 class FormCode(enum.Enum):
@@ -37,6 +39,11 @@ class FormCode(enum.Enum):
         """The ``value`` field, such as ``FA``."""
         return self.value[2]
 
+    @property
+    def in_batch(self) -> bool:
+        """True when batch sessions accept this schema (OpenBatchSessionRequest)."""
+        return self not in (FormCode.PEF3, FormCode.PEF_KOR3)
+
     def to_model(self) -> FormCodeModel:
         """Return the ``formCode`` object of a session-opening request."""
         return FormCodeModel(
@@ -54,3 +61,14 @@ class FormCode(enum.Enum):
                 return form
         known = ", ".join(form.system_code for form in cls)
         raise ValueError(f"Unknown form code {text!r}; expected one of {known}.")
+
+
+def check_batch_form_code(form_code: FormCode) -> None:
+    """Refuse what is not a form code, or one that batch sessions do not accept."""
+    if not isinstance(form_code, FormCode):
+        raise TypeError("form_code must be a FormCode, such as FormCode.FA3.")
+    if not form_code.in_batch:
+        raise ValueError(
+            f"KSeF accepts {form_code.system_code} in online sessions only; "
+            "send these invoices with an online session."
+        )

@@ -656,3 +656,12 @@ def _load_demo() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_pef_batch_refused_before_any_request(env: SimulatorEnv) -> None:
+    """send_batch with an online-only form code fails before KSeF is asked."""
+    with sync_client(env) as client, nip_context(env.nip):
+        with pytest.raises(ValueError, match="online sessions only"):
+            client.send_batch(named_invoices(env.nip, 1), FormCode.PEF3)
+
+        assert client.stats.attempts == 0

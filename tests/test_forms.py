@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ksef_facade.forms import FormCode
+from ksef_facade.forms import FormCode, check_batch_form_code
 
 
-def _spec_form_codes(spec_path: Path) -> set[tuple[str, str, str]]:
-    """Read (systemCode, schemaVersion, value) rows from the spec's table."""
+def _spec_form_codes(
+    spec_path: Path, request: str = "OpenOnlineSessionRequest"
+) -> set[tuple[str, str, str]]:
+    """Read (systemCode, schemaVersion, value) rows from a request's table."""
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    schema = spec["components"]["schemas"]["OpenOnlineSessionRequest"]
+    schema = spec["components"]["schemas"][request]
     table = schema["properties"]["formCode"]["description"]
     rows = set()
     for line in table.splitlines():
@@ -27,6 +29,25 @@ def _spec_form_codes(spec_path: Path) -> set[tuple[str, str, str]]:
 def test_form_codes_are_the_specs(pinned_spec_path: Path) -> None:
     """Every form code the spec lists is offered, with the same three values."""
     assert {form.value for form in FormCode} == _spec_form_codes(pinned_spec_path)
+
+
+def test_batch_form_codes_are_the_specs(pinned_spec_path: Path) -> None:
+    """Batch sessions take exactly the form codes of OpenBatchSessionRequest."""
+    batch = _spec_form_codes(pinned_spec_path, "OpenBatchSessionRequest")
+
+    assert {form.value for form in FormCode if form.in_batch} == batch
+
+
+def test_batch_refuses_online_only_form_code() -> None:
+    """PEF (3) in a batch session raises ValueError saying to go online."""
+    with pytest.raises(ValueError, match="online sessions only"):
+        check_batch_form_code(FormCode.PEF3)
+
+
+def test_batch_form_code_must_be_a_form_code() -> None:
+    """A string where a FormCode belongs raises TypeError."""
+    with pytest.raises(TypeError, match="FormCode"):
+        check_batch_form_code("FA (3)")  # type: ignore[arg-type]
 
 
 def test_fa3_fields() -> None:

@@ -54,7 +54,7 @@ from ksef_facade.batch_state import (
 )
 from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import KsefApiError, KsefTransportError
-from ksef_facade.forms import FormCode
+from ksef_facade.forms import FormCode, check_batch_form_code
 from ksef_facade.secrets import SecretBytes
 
 if TYPE_CHECKING:
@@ -131,8 +131,7 @@ class BatchSession:
 
         ``key`` and ``iv`` must be the ones the package was encrypted with.
         """
-        if not isinstance(form_code, FormCode):
-            raise TypeError("form_code must be a FormCode, such as FormCode.FA3.")
+        check_batch_form_code(form_code)
         if package.closed:
             raise ValueError("The batch package is closed; its parts are gone.")
         nip = current_nip()
@@ -382,8 +381,7 @@ def send_batch(
     max_wait: timedelta | None = None,
 ) -> BatchResult:
     """Build, open, upload, close and wait: see ``KsefClient.send_batch``."""
-    if not isinstance(form_code, FormCode):
-        raise TypeError("form_code must be a FormCode, such as FormCode.FA3.")
+    check_batch_form_code(form_code)
     check_upload_settings(concurrency, max_part_reuploads)
     current_nip()  # no work at all without a taxpayer
 

@@ -15,7 +15,7 @@ from typing import Any
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
 from .fields import b64_field, object_field, optional_digest, page_size, str_field
-from .paging import page
+from .paging import paged_reply
 from .servercrypto import DecryptionError, rsa_oaep_decrypt
 from .state import AuthOperation, Challenge, Status
 
@@ -330,20 +330,15 @@ def auth_sessions_list(call: Call) -> Reply:
     ]
     operations.sort(key=lambda op: op.started, reverse=True)
 
-    chunk, following = page(
-        operations, f"auth:{access.nip}", call.headers.get("x-continuation-token"), size
-    )
-    items = []
-    for operation in chunk:
-        item = _describe(call, operation)
-        item["referenceNumber"] = operation.reference_number
-        item["isCurrent"] = operation.reference_number == access.auth_reference
-        items.append(item)
+    def render(operation: AuthOperation) -> dict[str, Any]:
+        return _describe(call, operation) | {
+            "referenceNumber": operation.reference_number,
+            "isCurrent": operation.reference_number == access.auth_reference,
+        }
 
-    body: dict[str, Any] = {"items": items}
-    if following:
-        body["continuationToken"] = following
-    return Reply(200, body)
+    return paged_reply(
+        call, "items", operations, render, scope=f"auth:{access.nip}", size=size
+    )
 
 
 def auth_session_revoke_current(call: Call) -> Reply:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from .calls import Call, Reply
 from .errors import ApiError
 
-__all__ = ["page"]
+__all__ = ["page", "paged_reply"]
 
 T = TypeVar("T")
 
@@ -40,3 +41,22 @@ def page(
     chunk = list(items[offset : offset + size])
     following = offset + size
     return chunk, _encode(scope, following) if following < len(items) else None
+
+
+def paged_reply(
+    call: Call,
+    key: str,
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    scope: str,
+    size: int,
+) -> Reply:
+    """Return the page the request's ``x-continuation-token`` points at, as ``key``."""
+    chunk, following = page(
+        items, scope, call.headers.get("x-continuation-token"), size
+    )
+    body: dict[str, Any] = {key: [render(item) for item in chunk]}
+    if following:
+        body["continuationToken"] = following
+    return Reply(200, body)

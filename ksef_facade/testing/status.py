@@ -14,12 +14,12 @@ from typing import Any
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
 from .fields import date_time, page_size
-from .paging import page
+from .paging import paged_reply
 from .presign import sign, verify
 from .processing import invoice_status, invoice_upo, session_status
 from .servercrypto import sha256_b64
 from .sessions_common import find_session
-from .state import InvoiceRecord, SessionRecord
+from .state import InvoiceRecord, SessionRecord, Status
 
 __all__ = [
     "download_upo",
@@ -186,14 +186,8 @@ def sessions_list(call: Call) -> Reply:
             found.append((session, status))
     found.sort(key=lambda pair: pair[0].created, reverse=True)
 
-    chunk, following = page(
-        found,
-        f"sessions:{access.nip}:{kind}",
-        call.headers.get("x-continuation-token"),
-        size,
-    )
-    items = []
-    for session, status in chunk:
+    def render(pair: tuple[SessionRecord, Status]) -> dict[str, Any]:
+        session, status = pair
         total, successful, failed = _counts(call, session)
         item: dict[str, Any] = {
             "referenceNumber": session.reference_number,
@@ -206,12 +200,16 @@ def sessions_list(call: Call) -> Reply:
         }
         if session.valid_until is not None:
             item["validUntil"] = timestamp(session.valid_until)
-        items.append(item)
+        return item
 
-    body: dict[str, Any] = {"sessions": items}
-    if following:
-        body["continuationToken"] = following
-    return Reply(200, body)
+    return paged_reply(
+        call,
+        "sessions",
+        found,
+        render,
+        scope=f"sessions:{access.nip}:{kind}",
+        size=size,
+    )
 
 
 def _listed(call: Call, session: SessionRecord) -> list[InvoiceRecord]:
@@ -236,14 +234,14 @@ def _invoice_page(call: Call, failed_only: bool) -> Reply:
         for i in _listed(call, session)
         if not failed_only or invoice_status(call.sim, i).code >= 400
     ]
-    scope = f"invoices:{session.reference_number}:{failed_only}"
-    chunk, following = page(
-        chosen, scope, call.headers.get("x-continuation-token"), size
+    return paged_reply(
+        call,
+        "invoices",
+        chosen,
+        lambda invoice: invoice_json(call, session, invoice),
+        scope=f"invoices:{session.reference_number}:{failed_only}",
+        size=size,
     )
-    body: dict[str, Any] = {"invoices": [invoice_json(call, session, i) for i in chunk]}
-    if following:
-        body["continuationToken"] = following
-    return Reply(200, body)
 
 
 def session_invoices(call: Call) -> Reply:

@@ -8,7 +8,7 @@ from typing import Any
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
 from .fields import page_size, str_field, str_list
-from .paging import page
+from .paging import paged_reply
 from .state import KsefTokenRecord
 
 __all__ = ["token_revoke", "token_status", "tokens_generate", "tokens_list"]
@@ -95,13 +95,14 @@ def tokens_list(call: Call) -> Reply:
     ]
     records.sort(key=lambda r: r.created, reverse=True)
 
-    chunk, following = page(
-        records, f"tokens:{access.nip}", call.headers.get("x-continuation-token"), size
+    return paged_reply(
+        call,
+        "tokens",
+        records,
+        lambda record: _token_json(call, record),
+        scope=f"tokens:{access.nip}",
+        size=size,
     )
-    body: dict[str, Any] = {"tokens": [_token_json(call, r) for r in chunk]}
-    if following:
-        body["continuationToken"] = following
-    return Reply(200, body)
 
 
 def _find(call: Call) -> KsefTokenRecord:

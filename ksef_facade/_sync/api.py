@@ -17,12 +17,9 @@ import logging
 import time
 from collections.abc import (
     Callable,
-    Generator,
     Iterator,
     Mapping,
 )
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -79,6 +76,12 @@ from ksef_api.models import (
     SessionStatusResponse,
 )
 from ksef_api.types import Response
+from ksef_facade._call_context import (
+    ExplicitBearerAuth,
+    bearer,
+    mapped_errors,
+    record_response,
+)
 from ksef_facade._paging import (
     AUTH_SESSIONS_PAGE,
     SESSION_INVOICES_PAGE,
@@ -92,8 +95,6 @@ from ksef_facade._responses import (
     optional,
     parsed,
     published_certificate,
-    raised_by_parser,
-    unreadable,
 )
 from ksef_facade._sync.bearer import BearerAuth
 from ksef_facade._sync.tokens import TokenProvider
@@ -104,8 +105,6 @@ from ksef_facade.environments import Environment
 from ksef_facade.errors import (
     ERROR_FORMAT_HEADERS,
     KsefApiError,
-    KsefError,
-    KsefTransportError,
     error_from_response,
 )
 from ksef_facade.keys import PublishedCertificate
@@ -138,39 +137,6 @@ P_co = TypeVar("P_co", covariant=True)
 _Sent = Response[Any]
 
 
-class _ResponseSlot:
-    """Holds the last raw response of one call, for errors the parser hid."""
-
-    __slots__ = ("response",)
-
-    def __init__(self) -> None:
-        self.response: httpx.Response | None = None
-
-
-_LAST_RESPONSE: ContextVar[_ResponseSlot | None] = ContextVar(
-    "ksef_facade_last_response", default=None
-)
-_EXPLICIT_BEARER: ContextVar[Secret | None] = ContextVar(
-    "ksef_facade_explicit_bearer", default=None
-)
-
-
-class _ExplicitBearerAuth(httpx.Auth):
-    """Sends the token the current call named, or no Authorization at all."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response]:
-        """Set the bearer named with ``_bearer(...)``, if any."""
-        token = _EXPLICIT_BEARER.get()
-        if token is not None:
-            request.headers["Authorization"] = f"Bearer {token.reveal()}"
-        yield request
-
-
 class _SharedTransport(httpx.BaseTransport):
     """Another client's transport, borrowed: closing it is the owner's job."""
 
@@ -186,40 +152,7 @@ class _SharedTransport(httpx.BaseTransport):
 
 
 def _record_response(response: httpx.Response) -> None:
-    slot = _LAST_RESPONSE.get()
-    if slot is not None:
-        slot.response = response
-
-
-@contextmanager
-def _bearer(token: Secret | None) -> Iterator[None]:
-    """Send ``token`` as the bearer on the public client inside the block."""
-    reset = _EXPLICIT_BEARER.set(token)
-    try:
-        yield
-    finally:
-        _EXPLICIT_BEARER.reset(reset)
-
-
-@contextmanager
-def _mapped_errors(operation: str) -> Iterator[None]:
-    """Turn transport failures and unreadable bodies into facade errors."""
-    slot = _ResponseSlot()
-    reset = _LAST_RESPONSE.set(slot)
-    try:
-        yield
-    except KsefError:
-        raise
-    except httpx.TransportError as error:
-        raise KsefTransportError(
-            f"No answer from KSeF to {operation} ({type(error).__name__})."
-        ) from error
-    except (KeyError, TypeError, ValueError) as error:
-        if not raised_by_parser(error):
-            raise
-        raise unreadable(operation, slot.response) from error
-    finally:
-        _LAST_RESPONSE.reset(reset)
+    record_response(response)
 
 
 class KsefApi:
@@ -264,7 +197,7 @@ class KsefApi:
         self._transport = inner
         self._timeout = timeout
         self._http: list[httpx.Client] = []
-        self._public = self._generated(inner, _ExplicitBearerAuth())
+        self._public = self._generated(inner, ExplicitBearerAuth())
         self._secured: AuthenticatedClient | None = None
         # Pre-signed part URLs carry their own key: no auth, no base URL.
         self._uploads = httpx.Client(transport=_SharedTransport(inner), timeout=timeout)
@@ -313,7 +246,7 @@ class KsefApi:
 
     def _call(self, operation: str, send: Callable[[], _Sent]) -> _Sent:
         started = time.monotonic()
-        with _mapped_errors(operation):
+        with mapped_errors(operation):
             response = send()
 
         _log.debug(
@@ -352,7 +285,7 @@ class KsefApi:
     ) -> AuthenticationOperationStatusResponse:
         """``GET /auth/{referenceNumber}`` with the authentication token."""
         op = "GET /auth/{referenceNumber}"
-        with _bearer(authentication_token):
+        with bearer(authentication_token):
             response = self._call(
                 op,
                 lambda: get_auth_status.sync_detailed(
@@ -366,7 +299,7 @@ class KsefApi:
     ) -> AuthenticationTokensResponse:
         """``POST /auth/token/redeem`` with the authentication token."""
         op = "POST /auth/token/redeem"
-        with _bearer(authentication_token):
+        with bearer(authentication_token):
             response = self._call(
                 op, lambda: redeem_auth_token.sync_detailed(client=self._public)
             )
@@ -377,7 +310,7 @@ class KsefApi:
     ) -> AuthenticationTokenRefreshResponse:
         """``POST /auth/token/refresh`` with the refresh token."""
         op = "POST /auth/token/refresh"
-        with _bearer(refresh_token):
+        with bearer(refresh_token):
             response = self._call(
                 op, lambda: refresh_access_token.sync_detailed(client=self._public)
             )
@@ -397,7 +330,7 @@ class KsefApi:
         check_page_size(page_size, AUTH_SESSIONS_PAGE)
         op = "GET /auth/sessions"
         client = self._session_client(access_token)
-        with _bearer(access_token):
+        with bearer(access_token):
             response = self._call(
                 op,
                 lambda: list_auth_sessions.sync_detailed(
@@ -415,7 +348,7 @@ class KsefApi:
         """``DELETE /auth/sessions/{referenceNumber}``."""
         op = "DELETE /auth/sessions/{referenceNumber}"
         client = self._session_client(access_token)
-        with _bearer(access_token):
+        with bearer(access_token):
             response = self._call(
                 op,
                 lambda: revoke_auth_session.sync_detailed(
@@ -430,7 +363,7 @@ class KsefApi:
         """``DELETE /auth/sessions/current``."""
         op = "DELETE /auth/sessions/current"
         client = self._session_client(access_token)
-        with _bearer(access_token):
+        with bearer(access_token):
             response = self._call(
                 op, lambda: revoke_current_auth_session.sync_detailed(client=client)
             )
@@ -519,7 +452,7 @@ class KsefApi:
         """
         op = "a batch part upload"
         started = time.monotonic()
-        with _mapped_errors(op):
+        with mapped_errors(op):
             response = self._uploads.request(
                 method, url.reveal(), headers=dict(headers), content=content
             )

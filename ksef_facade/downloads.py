@@ -6,10 +6,15 @@ KSeF sends the SHA-256 (Base64) of a downloaded document in ``x-ms-meta-hash``
 
 from __future__ import annotations
 
-from ksef_facade.crypto import sha256_b64
-from ksef_facade.errors import HashMismatchError
+import logging
 
-__all__ = ["Download", "verified"]
+from ksef_facade.crypto import sha256_b64
+from ksef_facade.errors import HashMismatchError, UpoHashMismatchError
+
+__all__ = ["Download", "verified", "verified_upo"]
+
+# The warning belongs to the client call that downloaded the UPO.
+_client_log = logging.getLogger("ksef_facade.client")
 
 
 class Download:
@@ -44,3 +49,12 @@ def verified(
             expected=download.announced_hash, actual=actual, reference_number=reference
         )
     return download.content
+
+
+def verified_upo(download: Download, reference: str) -> bytes:
+    """Return the UPO bytes if they match ``x-ms-meta-hash``; raise otherwise."""
+    if download.announced_hash is None:
+        _client_log.warning(
+            "UPO %s came without x-ms-meta-hash; not verified", reference
+        )
+    return verified(download, reference, UpoHashMismatchError)

@@ -30,6 +30,7 @@ from ksef_api.models import (
 from ksef_api.types import Unset
 
 __all__ = [
+    "SESSION_OPEN",
     "SUCCESS",
     "InvoiceStatus",
     "Outcome",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 SUCCESS = 200
+
+# SessionStatusResponse.status: 100 means the session is open (batch: it takes parts).
+SESSION_OPEN = 100
 
 T = TypeVar("T")
 

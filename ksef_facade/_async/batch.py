@@ -55,6 +55,7 @@ from ksef_facade.context import current_nip, nip_context
 from ksef_facade.errors import KsefApiError, KsefTransportError
 from ksef_facade.forms import FormCode, check_batch_form_code
 from ksef_facade.secrets import SecretBytes
+from ksef_facade.statuses import SESSION_OPEN
 
 if TYPE_CHECKING:
     from ksef_facade._async.client import AsyncKsefClient
@@ -73,9 +74,6 @@ _log = logging.getLogger("ksef_facade.batch")
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_PART_REUPLOADS = 2
-
-# SessionStatusResponse.status: 100 means the session is still open.
-_OPEN = 100
 
 ProgressCallback = Callable[[BatchProgress], None]
 StateCallback = Callable[[BatchUploadState], None]
@@ -291,7 +289,7 @@ class AsyncBatchSession:
         """Ask KSeF whether the session still takes parts (status 100)."""
         with nip_context(self._state.nip):
             status = await self._client.session_status(self.reference_number)
-        return status.status.code == _OPEN
+        return status.status.code == SESSION_OPEN
 
     def discard_parts(self) -> None:
         """Remove the part files; the session can no longer be resumed."""

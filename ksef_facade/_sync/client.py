@@ -50,12 +50,11 @@ from ksef_facade.batch_package import (
 from ksef_facade.batch_state import BatchResult, BatchUploadState
 from ksef_facade.context import current_nip, peek_nip
 from ksef_facade.crypto import PublicKeyInfo
-from ksef_facade.downloads import Download, verified
+from ksef_facade.downloads import verified, verified_upo
 from ksef_facade.environments import Environment
 from ksef_facade.errors import (
     InvoiceHashMismatchError,
     KsefTimeoutError,
-    UpoHashMismatchError,
 )
 from ksef_facade.forms import FormCode
 from ksef_facade.keys import DEFAULT_REFRESH_SKEW, KeyUsage
@@ -446,7 +445,7 @@ class KsefClient:
         download = self.api.get_session_invoice_upo(
             session_reference_number, invoice_reference_number
         )
-        return _verified_upo(download, invoice_reference_number)
+        return verified_upo(download, invoice_reference_number)
 
     def session_invoice_upo_by_ksef_number(
         self, session_reference_number: str, ksef_number: str
@@ -455,7 +454,7 @@ class KsefClient:
         download = self.api.get_session_invoice_upo_by_ksef_number(
             session_reference_number, ksef_number
         )
-        return _verified_upo(download, ksef_number)
+        return verified_upo(download, ksef_number)
 
     def session_upo(
         self, session_reference_number: str, upo_reference_number: str
@@ -464,7 +463,7 @@ class KsefClient:
         download = self.api.get_session_upo(
             session_reference_number, upo_reference_number
         )
-        return _verified_upo(download, upo_reference_number)
+        return verified_upo(download, upo_reference_number)
 
     def download_invoice(self, ksef_number: str) -> bytes:
         """Download an invoice's XML by its KSeF number, hash verified."""
@@ -486,10 +485,3 @@ class KsefClient:
     def revoke_current_auth_session(self) -> None:
         """Revoke the authentication session behind the current access token."""
         self.auth.revoke_current_session()
-
-
-def _verified_upo(download: Download, reference: str) -> bytes:
-    """Return the UPO bytes if they match ``x-ms-meta-hash``; raise otherwise."""
-    if download.announced_hash is None:
-        _log.warning("UPO %s came without x-ms-meta-hash; not verified", reference)
-    return verified(download, reference, UpoHashMismatchError)

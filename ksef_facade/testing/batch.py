@@ -17,19 +17,23 @@ from typing import Any
 
 from .calls import Call, Reply
 from .errors import ApiError
-from .fields import compression_field, digest_field, int_field, object_field
-from .presign import sign, verify
-from .processing import (
-    MAX_INVOICE_WITH_ATTACHMENT_SIZE,
-    process_invoice,
-    session_status,
+from .fields import (
+    bool_field,
+    compression_field,
+    digest_field,
+    int_field,
+    object_field,
 )
-from .servercrypto import DecryptionError, aes_cbc_decrypt, sha256_b64
+from .presign import sign, verify
+from .processing import MAX_INVOICE_WITH_ATTACHMENT_SIZE, process_invoice
+from .servercrypto import DecryptionError, sha256_b64
 from .sessions_common import (
-    find_session,
+    BATCH_WRITE_PERMISSIONS,
+    decrypt,
+    find_open_session,
+    open_session,
     read_encryption,
     read_form_code,
-    wants_subject_validation,
 )
 from .state import BatchPackage, SessionRecord, Status
 
@@ -77,7 +81,7 @@ def _read_parts(body: dict[str, Any]) -> dict[int, tuple[int, str]]:
 def open_batch_session(call: Call) -> Reply:
     """POST /sessions/batch: declare the package and get part upload URLs."""
     sim = call.sim
-    access = call.access("InvoiceWrite", "EnforcementOperations")
+    access = call.access(*BATCH_WRITE_PERMISSIONS)
     body = call.json()
     form_code = read_form_code(body)
     batch_file = object_field(body, "batchFile")
@@ -85,37 +89,21 @@ def open_batch_session(call: Call) -> Reply:
     file_hash = digest_field(batch_file, "fileHash")
     compression = compression_field(batch_file)
     parts = _read_parts(body)
-    aes_key, iv = read_encryption(call, body)
+    offline = bool_field(body, "offlineMode")
+    encryption = read_encryption(call, body)
 
-    now = sim.now()
-    reference = sim.new_reference("SB")
     package = BatchPackage(
         file_size=file_size,
         file_hash=file_hash,
         compression=compression,
         parts=parts,
-        upload_deadline=now + UPLOAD_TIME_PER_PART * len(parts),
+        upload_deadline=sim.now() + UPLOAD_TIME_PER_PART * len(parts),
     )
-    session = SessionRecord(
-        reference_number=reference,
-        kind="Batch",
-        nip=access.nip,
-        auth_reference=access.auth_reference,
-        form_code=form_code,
-        created=now,
-        updated=now,
-        valid_until=None,
-        aes_key=aes_key,
-        iv=iv,
-        offline=bool(body.get("offlineMode") is True),
-        batch=package,
-        validate_subjects=wants_subject_validation(call),
+    session = open_session(
+        call, access, "Batch", form_code, encryption, batch=package, offline=offline
     )
-    if aes_key is None:
-        session.final_status = Status(415, "Błąd odszyfrowania dostarczonego klucza")
-        session.ready_at = now
-    sim.sessions[reference] = session
 
+    reference = session.reference_number
     expires = int(package.upload_deadline.timestamp())
     requests = []
     for number in sorted(parts):
@@ -198,11 +186,7 @@ def _process_package(call: Call, session: SessionRecord) -> Status | None:
     plain = []
     for number in sorted(package.parts):
         try:
-            plain.append(
-                aes_cbc_decrypt(
-                    session.aes_key or b"", session.iv or b"", package.uploaded[number]
-                )
-            )
+            plain.append(decrypt(session, package.uploaded[number]))
         except DecryptionError:
             return Status(435, "Błąd odszyfrowania zaszyfrowanych części archiwum")
     joined = b"".join(plain)
@@ -236,13 +220,9 @@ def _process_package(call: Call, session: SessionRecord) -> Status | None:
 def close_batch_session(call: Call) -> Reply:
     """POST /sessions/batch/{referenceNumber}/close: start processing the package."""
     sim = call.sim
-    access = call.access("InvoiceWrite", "EnforcementOperations")
-    session = find_session(call, access, "Batch")
-    status = session_status(sim, session)
-    if status.code != 100 or session.batch is None:
-        raise ApiError(
-            21180, f"Status sesji {status.code} uniemożliwia jej zamknięcie."
-        )
+    access = call.access(*BATCH_WRITE_PERMISSIONS)
+    session = find_open_session(call, access, "Batch", "jej zamknięcie")
+    assert session.batch is not None
 
     now = sim.now()
     if now > session.batch.upload_deadline:

@@ -24,7 +24,7 @@ from .fields import bool_field, compression_field, object_field
 from .invoices import date_of, metadata_json, select_invoices
 from .presign import sign, verify
 from .servercrypto import aes_cbc_encrypt, sha256_b64
-from .sessions_common import read_encryption
+from .sessions_common import KEY_ERROR, read_encryption
 from .state import InvoiceRecord, Status
 
 __all__ = ["download_export_part", "get_export_status", "start_export"]
@@ -164,7 +164,7 @@ def start_export(call: Call) -> Reply:
         reference_number=sim.new_reference("EX"),
         nip=access.nip,
         ready_at=sim.ready_at(),
-        outcome=Status(415, "Błąd odszyfrowania dostarczonego klucza"),
+        outcome=KEY_ERROR,
         compression=compression,
         started=sim.now(),
     )

@@ -16,21 +16,18 @@ from .processing import (
     MAX_INVOICE_SIZE,
     find_corrected_invoice,
     process_invoice,
-    session_status,
 )
-from .servercrypto import DecryptionError, aes_cbc_decrypt, sha256_b64
+from .servercrypto import DecryptionError, sha256_b64
 from .sessions_common import (
     WRITE_PERMISSIONS,
-    find_session,
+    decrypt,
+    find_open_session,
+    open_session,
     read_encryption,
     read_form_code,
-    wants_subject_validation,
 )
-from .state import SessionRecord, Status
 
 __all__ = ["close_online_session", "open_online_session", "send_online_invoice"]
-
-_KEY_ERROR = Status(415, "Błąd odszyfrowania dostarczonego klucza")
 
 
 def open_online_session(call: Call) -> Reply:
@@ -39,30 +36,18 @@ def open_online_session(call: Call) -> Reply:
     access = call.access(*WRITE_PERMISSIONS)
     body = call.json()
     form_code = read_form_code(body)
-    aes_key, iv = read_encryption(call, body)
+    encryption = read_encryption(call, body)
 
-    now = sim.now()
-    session = SessionRecord(
-        reference_number=sim.new_reference("SO"),
-        kind="Online",
-        nip=access.nip,
-        auth_reference=access.auth_reference,
-        form_code=form_code,
-        created=now,
-        updated=now,
-        valid_until=now + timedelta(seconds=sim.online_session_ttl),
-        aes_key=aes_key,
-        iv=iv,
-        validate_subjects=wants_subject_validation(call),
+    # sesja-interaktywna.md: an online session is valid for 12 hours.
+    valid_until = sim.now() + timedelta(seconds=sim.online_session_ttl)
+    session = open_session(
+        call, access, "Online", form_code, encryption, valid_until=valid_until
     )
-    if aes_key is None:
-        session.final_status, session.ready_at = _KEY_ERROR, now
-    sim.sessions[session.reference_number] = session
     return Reply(
         201,
         {
             "referenceNumber": session.reference_number,
-            "validUntil": timestamp(session.valid_until or now),
+            "validUntil": timestamp(valid_until),
         },
     )
 
@@ -71,12 +56,7 @@ def send_online_invoice(call: Call) -> Reply:
     """POST /sessions/online/{referenceNumber}/invoices: accept one invoice."""
     sim = call.sim
     access = call.access(*WRITE_PERMISSIONS)
-    session = find_session(call, access, "Online")
-    status = session_status(sim, session)
-    if status.code != 100:
-        raise ApiError(
-            21180, f"Status sesji {status.code} uniemożliwia wysyłkę faktur."
-        )
+    session = find_open_session(call, access, "Online", "wysyłkę faktur")
     if len(session.invoices) >= sim.max_invoices_per_session:
         raise ApiError(
             21155,
@@ -106,7 +86,7 @@ def send_online_invoice(call: Call) -> Reply:
 
     content: bytes | None
     try:
-        content = aes_cbc_decrypt(session.aes_key or b"", session.iv or b"", encrypted)
+        content = decrypt(session, encrypted)
     except DecryptionError:
         content = None
 
@@ -126,12 +106,7 @@ def close_online_session(call: Call) -> Reply:
     """POST /sessions/online/{referenceNumber}/close: close and start the UPO."""
     sim = call.sim
     access = call.access(*WRITE_PERMISSIONS)
-    session = find_session(call, access, "Online")
-    status = session_status(sim, session)
-    if status.code != 100:
-        raise ApiError(
-            21180, f"Status sesji {status.code} uniemożliwia jej zamknięcie."
-        )
+    session = find_open_session(call, access, "Online", "jej zamknięcie")
 
     now = sim.now()
     session.closed = now

@@ -1,7 +1,8 @@
-"""Pieces shared by online and batch sessions: form codes, keys, lookups."""
+"""Pieces shared by online and batch sessions: form codes, keys, records, lookups."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .calls import Access, Call
@@ -9,19 +10,28 @@ from .errors import ApiError
 from .fields import b64_field, object_field, optional_digest, str_field
 from .invoicexml import FORM_CODES
 from .processing import session_status
-from .servercrypto import DecryptionError, rsa_oaep_decrypt
-from .state import SessionRecord
+from .servercrypto import DecryptionError, aes_cbc_decrypt, rsa_oaep_decrypt
+from .state import BatchPackage, SessionRecord, Status
 
 __all__ = [
+    "BATCH_WRITE_PERMISSIONS",
+    "KEY_ERROR",
     "WRITE_PERMISSIONS",
+    "decrypt",
+    "find_open_session",
     "find_session",
+    "open_session",
     "read_encryption",
     "read_form_code",
-    "wants_subject_validation",
 ]
 
-# spec: "Wymagane jedno z uprawnień" of the session endpoints.
+# spec: "Wymagane jedno z uprawnień" of the online session endpoints; the batch
+# endpoints do not list PefInvoiceWrite.
 WRITE_PERMISSIONS = ("InvoiceWrite", "PefInvoiceWrite", "EnforcementOperations")
+BATCH_WRITE_PERMISSIONS = ("InvoiceWrite", "EnforcementOperations")
+
+# spec: SessionStatusResponse and the export status, code 415.
+KEY_ERROR = Status(415, "Błąd odszyfrowania dostarczonego klucza")
 
 
 def read_form_code(body: dict[str, Any]) -> dict[str, str]:
@@ -54,7 +64,7 @@ def read_encryption(call: Call, body: dict[str, Any]) -> tuple[bytes | None, byt
     return None, iv
 
 
-def wants_subject_validation(call: Call) -> bool:
+def _wants_subject_validation(call: Call) -> bool:
     """Tell whether the request enables ``subject-identifier-validation``.
 
     The spec's session-open endpoints: ``X-KSeF-Feature: subject-identifier-validation``
@@ -62,6 +72,47 @@ def wants_subject_validation(call: Call) -> bool:
     """
     features = call.headers.get("x-ksef-feature", "")
     return "subject-identifier-validation" in [f.strip() for f in features.split(",")]
+
+
+def open_session(
+    call: Call,
+    access: Access,
+    kind: str,
+    form_code: dict[str, str],
+    encryption: tuple[bytes | None, bytes],
+    *,
+    valid_until: datetime | None = None,
+    batch: BatchPackage | None = None,
+    offline: bool = False,
+) -> SessionRecord:
+    """Record a new session; one whose AES key did not decrypt ends at once (415)."""
+    sim = call.sim
+    now = sim.now()
+    aes_key, iv = encryption
+    session = SessionRecord(
+        reference_number=sim.new_reference("SO" if kind == "Online" else "SB"),
+        kind=kind,
+        nip=access.nip,
+        auth_reference=access.auth_reference,
+        form_code=form_code,
+        created=now,
+        updated=now,
+        valid_until=valid_until,
+        aes_key=aes_key,
+        iv=iv,
+        offline=offline,
+        batch=batch,
+        validate_subjects=_wants_subject_validation(call),
+    )
+    if aes_key is None:
+        session.final_status, session.ready_at = KEY_ERROR, now
+    sim.sessions[session.reference_number] = session
+    return session
+
+
+def decrypt(session: SessionRecord, ciphertext: bytes) -> bytes:
+    """Decrypt with the session's AES key and IV; raise ``DecryptionError``."""
+    return aes_cbc_decrypt(session.aes_key or b"", session.iv or b"", ciphertext)
 
 
 def find_session(call: Call, access: Access, kind: str | None = None) -> SessionRecord:
@@ -73,4 +124,15 @@ def find_session(call: Call, access: Access, kind: str | None = None) -> Session
             21173, f"Sesja o numerze referencyjnym {reference} nie została odnaleziona."
         )
     session_status(call.sim, session)
+    return session
+
+
+def find_open_session(
+    call: Call, access: Access, kind: str, action: str
+) -> SessionRecord:
+    """Return the named session if it is still open (100), else raise 21180."""
+    session = find_session(call, access, kind)
+    code = session_status(call.sim, session).code
+    if code != 100:
+        raise ApiError(21180, f"Status sesji {code} uniemożliwia {action}.")
     return session

@@ -226,19 +226,27 @@ class BatchUploadState:
         """Rebuild a state saved with :meth:`to_dict`; ValueError if it is damaged."""
         try:
             return _state_from_dict(data)
+        except _UnreadableState as error:
+            raise ValueError(
+                f"This is not a saved batch upload state: {error}."
+            ) from None
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise ValueError(
                 f"This is not a saved batch upload state ({type(error).__name__})."
             ) from None
 
 
+class _UnreadableState(ValueError):
+    """A saved state this module cannot read, for a reason safe to show."""
+
+
 def _state_from_dict(data: Mapping[str, Any]) -> BatchUploadState:
     if data["version"] != _STATE_VERSION:
-        raise ValueError("unsupported version")
+        raise _UnreadableState(f"its version is not {_STATE_VERSION}")
 
     opened_at = datetime.fromisoformat(data["openedAt"])
     if opened_at.tzinfo is None:
-        raise ValueError("openedAt has no time zone")
+        raise _UnreadableState("its openedAt has no time zone")
     parts = tuple(
         StoredPart(int(n), int(size), str(digest), None if path is None else str(path))
         for n, size, digest, path in data["parts"]

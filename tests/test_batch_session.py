@@ -516,6 +516,12 @@ def test_damaged_state_is_a_value_error() -> None:
         BatchUploadState.from_dict({"version": 1})
 
 
+def test_state_of_another_version_says_so() -> None:
+    """A saved state of another format version is refused with that reason."""
+    with pytest.raises(ValueError, match="its version is not 1"):
+        BatchUploadState.from_dict({"version": 2})
+
+
 # -- outcome mapping (pure) ------------------------------------------------------------
 
 

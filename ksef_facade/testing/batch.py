@@ -15,7 +15,7 @@ import zipfile
 from datetime import timedelta
 from typing import Any
 
-from .calls import Call, Reply
+from .calls import Call, Reply, text_reply
 from .errors import ApiError
 from .fields import (
     bool_field,
@@ -119,10 +119,6 @@ def open_batch_session(call: Call) -> Reply:
     return Reply(201, {"referenceNumber": reference, "partUploadRequests": requests})
 
 
-def _text(status: int, message: str) -> Reply:
-    return Reply(status, content=message.encode("utf-8"), media_type="text/plain")
-
-
 def upload_part(call: Call) -> Reply:
     """PUT /upload/{referenceNumber}/{ordinalNumber}: receive one encrypted part."""
     sim = call.sim
@@ -134,23 +130,27 @@ def upload_part(call: Call) -> Reply:
         or payload.get("s") != reference
         or str(payload.get("p")) != call.path_params["ordinalNumber"]
     ):
-        return _text(401, "Invalid or expired upload signature.")
+        return text_reply(401, "Invalid or expired upload signature.")
 
     session = sim.sessions.get(reference)
     number = int(call.path_params["ordinalNumber"])
     if session is None or session.batch is None or session.closed is not None:
-        return _text(403, "The session does not accept uploads.")
+        return text_reply(403, "The session does not accept uploads.")
     if sim.now() > session.batch.upload_deadline:
-        return _text(403, "The upload window has closed.")
+        return text_reply(403, "The upload window has closed.")
     if call.headers.get("x-ms-blob-type") != _BLOB_HEADERS["x-ms-blob-type"]:
-        return _text(400, "Missing the x-ms-blob-type header from partUploadRequests.")
+        return text_reply(
+            400, "Missing the x-ms-blob-type header from partUploadRequests."
+        )
 
     size, digest = session.batch.parts[number]
     if len(call.body) != size or sha256_b64(call.body) != digest:
-        return _text(400, "The part's size or hash does not match its declaration.")
+        return text_reply(
+            400, "The part's size or hash does not match its declaration."
+        )
     session.batch.uploaded[number] = call.body
     session.updated = sim.now()
-    return Reply(201, content=b"", media_type="text/plain")
+    return text_reply(201, "")
 
 
 def unpack(package: bytes, compression: str) -> list[tuple[str, bytes]]:

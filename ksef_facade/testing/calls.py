@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, Forbidden, Unauthorized
+from .servercrypto import sha256_b64
 
 if TYPE_CHECKING:
     from starlette.datastructures import Headers, QueryParams
 
     from .simulator import Simulator
 
-__all__ = ["Access", "Call", "Reply"]
+__all__ = ["EXPIRED_LINK", "Access", "Call", "Reply", "document_reply", "text_reply"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,24 @@ class Reply:
     content: bytes | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def document_reply(content: bytes, media_type: str = "application/xml") -> Reply:
+    """Return 200 with ``content`` and its ``x-ms-meta-hash`` (Base64 SHA-256).
+
+    The spec's invoice, UPO and export-part downloads all carry that header.
+    """
+    headers = {"x-ms-meta-hash": sha256_b64(content)}
+    return Reply(200, content=content, media_type=media_type, headers=headers)
+
+
+def text_reply(status: int, message: str) -> Reply:
+    """Return a plain-text answer, as the blob links (not the API) give."""
+    return Reply(status, content=message.encode("utf-8"), media_type="text/plain")
+
+
+# The answer of a pre-signed link that is forged or past its expiry.
+EXPIRED_LINK = (403, "Link wygasl lub jest nieprawidlowy.")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .calls import Access, Call, Reply
+from .calls import EXPIRED_LINK, Access, Call, Reply, document_reply, text_reply
 from .errors import ApiError, timestamp
 from .fields import bool_field, compression_field, object_field
 from .invoices import date_of, metadata_json, select_invoices
@@ -239,14 +239,8 @@ def download_export_part(call: Call) -> Reply:
         or not isinstance(number, int)
         or not 1 <= number <= len(record.parts)
     ):
-        return Reply(
-            403, content=b"Link wygasl lub jest nieprawidlowy.", media_type="text/plain"
-        )
+        return text_reply(*EXPIRED_LINK)
 
-    encrypted = record.parts[number - 1].encrypted
-    return Reply(
-        200,
-        content=encrypted,
-        media_type="application/octet-stream",
-        headers={"x-ms-meta-hash": sha256_b64(encrypted)},
+    return document_reply(
+        record.parts[number - 1].encrypted, "application/octet-stream"
     )

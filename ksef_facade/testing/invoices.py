@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .calls import Access, Call, Reply
+from .calls import Access, Call, Reply, document_reply
 from .errors import ApiError, timestamp
 from .fields import bool_field, date_time, object_field, optional, str_field
 from .identifiers import KSEF_NUMBER_PATTERN
 from .processing import invoice_status
-from .servercrypto import sha256_b64
 from .state import InvoiceRecord
 
 __all__ = [
@@ -61,12 +60,7 @@ def get_invoice(call: Call) -> Reply:
             f"Faktura o numerze KSeF {number} została przetworzona, "
             "ale nie jest jeszcze dostępna do pobrania. Spróbuj ponownie później.",
         )
-    return Reply(
-        200,
-        content=invoice.content,
-        media_type="application/xml",
-        headers={"x-ms-meta-hash": sha256_b64(invoice.content)},
-    )
+    return document_reply(invoice.content)
 
 
 def date_of(invoice: InvoiceRecord, date_type: str) -> datetime:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .calls import Call, Reply
+from .calls import EXPIRED_LINK, Call, Reply, document_reply, text_reply
 from .errors import ApiError, timestamp
 from .fields import date_time, page_size
 from .paging import paged_reply
 from .presign import sign, verify
 from .processing import invoice_status, invoice_upo, session_status
-from .servercrypto import sha256_b64
 from .sessions_common import find_session
 from .state import InvoiceRecord, SessionRecord, Status
 
@@ -273,15 +272,6 @@ def session_invoice_status(call: Call) -> Reply:
     return Reply(200, invoice_json(call, session, invoice))
 
 
-def _xml(content: bytes) -> Reply:
-    return Reply(
-        200,
-        content=content,
-        media_type="application/xml",
-        headers={"x-ms-meta-hash": sha256_b64(content)},
-    )
-
-
 def invoice_upo_by_ksef_number(call: Call) -> Reply:
     """GET /sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo."""
     access = call.access(*READ_PERMISSIONS)
@@ -295,7 +285,7 @@ def invoice_upo_by_ksef_number(call: Call) -> Reply:
             f"UPO o numerze KSeF {number} i numerze referencyjnym sesji "
             f"{session.reference_number} nie zostało znalezione.",
         )
-    return _xml(content)
+    return document_reply(content)
 
 
 def invoice_upo_by_reference(call: Call) -> Reply:
@@ -307,7 +297,7 @@ def invoice_upo_by_reference(call: Call) -> Reply:
     content = invoice_upo(call.sim, session, invoice) if invoice else None
     if content is None:
         raise ApiError(21178, f"UPO faktury {reference} nie zostało znalezione.")
-    return _xml(content)
+    return document_reply(content)
 
 
 def session_upo(call: Call) -> Reply:
@@ -324,7 +314,7 @@ def session_upo(call: Call) -> Reply:
             f"UPO o numerze referencyjnym {reference} dla sesji "
             f"{session.reference_number} nie zostało znalezione.",
         )
-    return _xml(upo_page.content)
+    return document_reply(upo_page.content)
 
 
 def download_upo(call: Call) -> Reply:
@@ -332,9 +322,7 @@ def download_upo(call: Call) -> Reply:
     payload = verify(call.sim.presign_secret, call.path_params["token"], call.sim.now())
     session = call.sim.sessions.get(str(payload.get("s"))) if payload else None
     if payload is None or session is None:
-        return Reply(
-            403, content=b"Link wygasl lub jest nieprawidlowy.", media_type="text/plain"
-        )
+        return text_reply(*EXPIRED_LINK)
 
     content: bytes | None = None
     if payload.get("k") == "i":
@@ -344,5 +332,5 @@ def download_upo(call: Call) -> Reply:
         found = [p for p in session.upo_pages if p.reference_number == payload.get("r")]
         content = found[0].content if found else None
     if content is None:
-        return Reply(404, content=b"UPO nie istnieje.", media_type="text/plain")
-    return _xml(content)
+        return text_reply(404, "UPO nie istnieje.")
+    return document_reply(content)

@@ -83,7 +83,7 @@ class AsyncAuthFacade:
         return f"{type(self).__name__}({self._api.environment.name!r})"
 
     async def challenge(self) -> AuthenticationChallengeResponse:
-        """Fetch a fresh authentication challenge (valid for 10 minutes)."""
+        """Fetch a fresh authentication challenge (uwierzytelnianie.md: 10 minutes)."""
         return await self._api.create_auth_challenge()
 
     async def start_ksef_token_authentication(

@@ -84,7 +84,7 @@ class AuthFacade:
         return f"{type(self).__name__}({self._api.environment.name!r})"
 
     def challenge(self) -> AuthenticationChallengeResponse:
-        """Fetch a fresh authentication challenge (valid for 10 minutes)."""
+        """Fetch a fresh authentication challenge (uwierzytelnianie.md: 10 minutes)."""
         return self._api.create_auth_challenge()
 
     def start_ksef_token_authentication(self, ksef_token: Secret) -> AuthOperation:

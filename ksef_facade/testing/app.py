@@ -33,15 +33,10 @@ from . import (
 from .calls import Call, Reply
 from .errors import (
     ApiError,
-    Forbidden,
-    Gone,
+    SimulatorError,
     TooManyRequests,
     Unauthorized,
-    render_bad_request,
-    render_forbidden,
-    render_gone,
-    render_too_many_requests,
-    render_unauthorized,
+    render_error,
     timestamp,
     wants_problem_details,
 )
@@ -243,24 +238,14 @@ class Dispatcher:
                 sim.request_counts[operation.name] += 1
                 _throttle(sim, request, client_ip, operation, now)
                 reply = HANDLERS[operation.name](call)
-        except ApiError as error:
-            return render_bad_request(
+        except SimulatorError as error:
+            return render_error(
                 error,
                 problem=problem,
                 path=path,
                 now=now,
                 trace_id=trace_id,
                 service=operation.name,
-            )
-        except Unauthorized as error:
-            return render_unauthorized(error, path=path, now=now, trace_id=trace_id)
-        except Forbidden as error:
-            return render_forbidden(error, path=path, now=now, trace_id=trace_id)
-        except Gone as error:
-            return render_gone(error, path=path, now=now, trace_id=trace_id)
-        except TooManyRequests as error:
-            return render_too_many_requests(
-                error, problem=problem, path=path, now=now, trace_id=trace_id
             )
 
         logger.debug("%s %s -> %s", request.method, operation.full_path, reply.status)
@@ -339,12 +324,13 @@ class FaultLayer:
         request = Request(scope)
         now = self.sim.now()
         if kind == "rate_limit":
-            return render_too_many_requests(
+            return render_error(
                 TooManyRequests(retry_after, "Przekroczono limit żądań (symulowane)."),
                 problem=wants_problem_details(request.headers),
                 path=scope["path"],
                 now=now,
                 trace_id="fault",
+                service="fault",
             )
         body = {
             "title": HTTPStatus(status).phrase,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -21,13 +22,10 @@ __all__ = [
     "ApiError",
     "Forbidden",
     "Gone",
+    "SimulatorError",
     "TooManyRequests",
     "Unauthorized",
-    "render_bad_request",
-    "render_forbidden",
-    "render_gone",
-    "render_too_many_requests",
-    "render_unauthorized",
+    "render_error",
     "timestamp",
     "wants_problem_details",
 ]
@@ -64,8 +62,24 @@ DESCRIPTIONS = {
 }
 
 
-class ApiError(Exception):
+class SimulatorError(Exception):
+    """An error answer raised by a handler and rendered by :func:`render_error`."""
+
+    status = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def extensions(self) -> dict[str, Any]:
+        """Return the members this error adds to its Problem Details body."""
+        return {}
+
+
+class ApiError(SimulatorError):
     """A 400 answer with one KSeF exception code and its details."""
+
+    status = 400
 
     def __init__(self, code: int, *details: str) -> None:
         super().__init__(f"KSeF exception {code}")
@@ -74,41 +88,46 @@ class ApiError(Exception):
         self.details = list(details)
 
 
-class Unauthorized(Exception):
+class Unauthorized(SimulatorError):
     """A 401 answer: the bearer token is missing, invalid, expired or revoked."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    status = 401
 
 
-class Forbidden(Exception):
+class Forbidden(SimulatorError):
     """A 403 answer with a ``reasonCode`` from the spec's ForbiddenProblemDetails."""
+
+    status = 403
 
     def __init__(
         self, reason_code: str, detail: str, security: dict[str, Any] | None = None
     ) -> None:
         super().__init__(detail)
         self.reason_code = reason_code
-        self.detail = detail
         self.security = security
 
+    def extensions(self) -> dict[str, Any]:
+        """Return ``reasonCode`` and, when known, ``security``."""
+        members: dict[str, Any] = {"reasonCode": self.reason_code}
+        if self.security is not None:
+            members["security"] = self.security
+        return members
 
-class Gone(Exception):
+
+class Gone(SimulatorError):
     """A 410 answer: an asynchronous operation's status is past its retention."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    status = 410
 
 
-class TooManyRequests(Exception):
+class TooManyRequests(SimulatorError):
     """A 429 answer telling the client to wait ``retry_after`` seconds."""
+
+    status = 429
 
     def __init__(self, retry_after: int, detail: str) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
-        self.detail = detail
 
 
 def timestamp(moment: datetime) -> str:
@@ -127,35 +146,21 @@ def _json(status: int, body: Any, media_type: str, **headers: str) -> Response:
     return Response(content, status, headers=headers or None, media_type=media_type)
 
 
-def render_bad_request(
-    error: ApiError,
-    *,
-    problem: bool,
-    path: str,
-    now: datetime,
-    trace_id: str,
-    service: str,
-) -> Response:
-    """Return the 400 response for ``error`` in the requested format."""
-    if problem:
-        body: dict[str, Any] = {
-            "title": "Bad Request",
-            "status": 400,
-            "instance": path,
-            "detail": "Żądanie jest nieprawidłowe.",
-            "errors": [
-                {
-                    "code": error.code,
-                    "description": error.description,
-                    "details": error.details,
-                }
-            ],
-            "timestamp": timestamp(now),
-            "traceId": trace_id,
+def _legacy_body(
+    error: SimulatorError, now: datetime, trace_id: str, service: str
+) -> Any:
+    if isinstance(error, TooManyRequests):
+        # spec: TooManyRequestsResponse.
+        return {
+            "status": {
+                "code": 429,
+                "description": "Too Many Requests",
+                "details": [error.detail],
+            }
         }
-        return _json(400, body, "application/problem+json")
 
-    body = {
+    assert isinstance(error, ApiError)
+    return {
         "exception": {
             "exceptionDetailList": [
                 {
@@ -170,78 +175,47 @@ def render_bad_request(
             "timestamp": timestamp(now),
         }
     }
-    return _json(400, body, "application/json")
 
 
-def render_unauthorized(
-    error: Unauthorized, *, path: str, now: datetime, trace_id: str
+def render_error(
+    error: SimulatorError,
+    *,
+    problem: bool,
+    path: str,
+    now: datetime,
+    trace_id: str,
+    service: str,
 ) -> Response:
-    """Return the 401 Problem Details response the spec defines."""
+    """Return the response for ``error``, as Problem Details where the spec says so.
+
+    400 and 429 follow ``problem`` (the request's ``X-Error-Format``); 401, 403 and
+    410 are Problem Details only. 429 carries ``Retry-After``.
+    """
+    headers = {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
+    if not problem and isinstance(error, ApiError | TooManyRequests):
+        body = _legacy_body(error, now, trace_id, service)
+        return _json(error.status, body, "application/json", **headers)
+
+    members = error.extensions()
+    detail = error.detail
+    if isinstance(error, ApiError):
+        detail = "Żądanie jest nieprawidłowe."
+        members["errors"] = [
+            {
+                "code": error.code,
+                "description": error.description,
+                "details": error.details,
+            }
+        ]
     body = {
-        "title": "Unauthorized",
-        "status": 401,
-        "detail": error.detail,
+        "title": HTTPStatus(error.status).phrase,
+        "status": error.status,
         "instance": path,
-        "traceId": trace_id,
-        "timestamp": timestamp(now),
-    }
-    return _json(401, body, "application/problem+json")
-
-
-def render_forbidden(
-    error: Forbidden, *, path: str, now: datetime, trace_id: str
-) -> Response:
-    """Return the 403 Problem Details response the spec defines."""
-    body: dict[str, Any] = {
-        "title": "Forbidden",
-        "status": 403,
-        "detail": error.detail,
-        "instance": path,
-        "reasonCode": error.reason_code,
-        "traceId": trace_id,
-        "timestamp": timestamp(now),
-    }
-    if error.security is not None:
-        body["security"] = error.security
-    return _json(403, body, "application/problem+json")
-
-
-def render_gone(error: Gone, *, path: str, now: datetime, trace_id: str) -> Response:
-    """Return the 410 Problem Details response (spec: GoneProblemDetails)."""
-    body = {
-        "title": "Gone",
-        "status": 410,
-        "instance": path,
-        "detail": error.detail,
+        "detail": detail,
         "timestamp": timestamp(now),
         "traceId": trace_id,
+        **members,
     }
-    return _json(410, body, "application/problem+json")
-
-
-def render_too_many_requests(
-    error: TooManyRequests, *, problem: bool, path: str, now: datetime, trace_id: str
-) -> Response:
-    """Return the 429 response with ``Retry-After`` in the requested format."""
-    retry_after = str(error.retry_after)
-    if problem:
-        body: dict[str, Any] = {
-            "title": "Too Many Requests",
-            "status": 429,
-            "instance": path,
-            "detail": error.detail,
-            "timestamp": timestamp(now),
-            "traceId": trace_id,
-        }
-        return _json(
-            429, body, "application/problem+json", **{"Retry-After": retry_after}
-        )
-
-    body = {
-        "status": {
-            "code": 429,
-            "description": "Too Many Requests",
-            "details": [error.detail],
-        }
-    }
-    return _json(429, body, "application/json", **{"Retry-After": retry_after})
+    return _json(error.status, body, "application/problem+json", **headers)

@@ -106,23 +106,33 @@ def _common_status(code: int) -> str:
     return "Failed"
 
 
-def session_status_endpoint(call: Call) -> Reply:
-    """GET /sessions/{referenceNumber}: status, counts and UPO pages."""
-    access = call.access(*READ_PERMISSIONS)
-    session = find_session(call, access)
-    status = session_status(call.sim, session)
+def _summary(
+    call: Call, session: SessionRecord, status: Status, total_name: str
+) -> dict[str, Any]:
+    """Return the status, dates and invoice counts a session status or list shows."""
     total, successful, failed = _counts(call, session)
-
     body: dict[str, Any] = {
         "status": status.to_json(),
         "dateCreated": timestamp(session.created),
         "dateUpdated": timestamp(session.updated),
-        "invoiceCount": total,
+        total_name: total,
         "successfulInvoiceCount": successful,
         "failedInvoiceCount": failed,
     }
     if session.valid_until is not None:
         body["validUntil"] = timestamp(session.valid_until)
+    return body
+
+
+def session_status_endpoint(call: Call) -> Reply:
+    """GET /sessions/{referenceNumber}: status, counts and UPO pages."""
+    access = call.access(*READ_PERMISSIONS)
+    session = find_session(call, access)
+    status = session_status(call.sim, session)
+
+    # spec: SessionStatusResponse says invoiceCount, SessionsQueryResponseItem
+    # totalInvoiceCount.
+    body = _summary(call, session, status, "invoiceCount")
     if status.code == 200 and session.upo_pages:
         pages = []
         for upo_page in session.upo_pages:
@@ -187,19 +197,8 @@ def sessions_list(call: Call) -> Reply:
 
     def render(pair: tuple[SessionRecord, Status]) -> dict[str, Any]:
         session, status = pair
-        total, successful, failed = _counts(call, session)
-        item: dict[str, Any] = {
-            "referenceNumber": session.reference_number,
-            "status": status.to_json(),
-            "dateCreated": timestamp(session.created),
-            "dateUpdated": timestamp(session.updated),
-            "totalInvoiceCount": total,
-            "successfulInvoiceCount": successful,
-            "failedInvoiceCount": failed,
-        }
-        if session.valid_until is not None:
-            item["validUntil"] = timestamp(session.valid_until)
-        return item
+        summary = _summary(call, session, status, "totalInvoiceCount")
+        return {"referenceNumber": session.reference_number} | summary
 
     return paged_reply(
         call,
@@ -259,6 +258,16 @@ def _invoice_by_reference(
     return next((i for i in session.invoices if i.reference_number == reference), None)
 
 
+def _invoice_upo(call: Call, session: SessionRecord, reference: str) -> bytes | None:
+    invoice = _invoice_by_reference(session, reference)
+    return invoice_upo(call.sim, session, invoice) if invoice else None
+
+
+def _session_upo_page(session: SessionRecord, reference: str) -> bytes | None:
+    found = [p for p in session.upo_pages if p.reference_number == reference]
+    return found[0].content if found else None
+
+
 def session_invoice_status(call: Call) -> Reply:
     """GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}."""
     access = call.access(*READ_PERMISSIONS)
@@ -293,8 +302,7 @@ def invoice_upo_by_reference(call: Call) -> Reply:
     access = call.access(*READ_PERMISSIONS)
     session = find_session(call, access)
     reference = call.path_params["invoiceReferenceNumber"]
-    invoice = _invoice_by_reference(session, reference)
-    content = invoice_upo(call.sim, session, invoice) if invoice else None
+    content = _invoice_upo(call, session, reference)
     if content is None:
         raise ApiError(21178, f"UPO faktury {reference} nie zostało znalezione.")
     return document_reply(content)
@@ -305,16 +313,14 @@ def session_upo(call: Call) -> Reply:
     access = call.access(*READ_PERMISSIONS)
     session = find_session(call, access)
     reference = call.path_params["upoReferenceNumber"]
-    upo_page = next(
-        (p for p in session.upo_pages if p.reference_number == reference), None
-    )
-    if upo_page is None:
+    content = _session_upo_page(session, reference)
+    if content is None:
         raise ApiError(
             21178,
             f"UPO o numerze referencyjnym {reference} dla sesji "
             f"{session.reference_number} nie zostało znalezione.",
         )
-    return document_reply(upo_page.content)
+    return document_reply(content)
 
 
 def download_upo(call: Call) -> Reply:
@@ -324,13 +330,11 @@ def download_upo(call: Call) -> Reply:
     if payload is None or session is None:
         return text_reply(*EXPIRED_LINK)
 
-    content: bytes | None = None
+    reference = str(payload.get("r"))
     if payload.get("k") == "i":
-        invoice = _invoice_by_reference(session, str(payload.get("r")))
-        content = invoice_upo(call.sim, session, invoice) if invoice else None
+        content = _invoice_upo(call, session, reference)
     else:
-        found = [p for p in session.upo_pages if p.reference_number == payload.get("r")]
-        content = found[0].content if found else None
+        content = _session_upo_page(session, reference)
     if content is None:
         return text_reply(404, "UPO nie istnieje.")
     return document_reply(content)

@@ -40,7 +40,7 @@ from .errors import (
     timestamp,
     wants_problem_details,
 )
-from .operations import Operation, match_operation
+from .operations import Operation, scope_operation
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -184,7 +184,7 @@ class Dispatcher:
             return
 
         request = Request(scope, receive)
-        matched = match_operation(request.method, request.url.path)
+        matched = scope_operation(scope)
         if matched is None:
             response = Response(
                 json.dumps({"title": "Not Found", "status": 404}),
@@ -293,7 +293,7 @@ class FaultLayer:
             await self.app(scope, receive, send)
             return
 
-        matched = match_operation(scope["method"], scope["path"])
+        matched = scope_operation(scope)
         if matched is None:
             await self.app(scope, receive, send)
             return

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers, QueryParams
 
-from .operations import match_operation
+from .operations import scope_operation
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -177,12 +177,8 @@ class ContractLayer:
         self.validator = sim.contract()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = match_operation(scope.get("method", ""), scope.get("path", ""))
-        if (
-            scope["type"] != "http"
-            or matched is None
-            or matched[0].group == "presigned"
-        ):
+        matched = scope_operation(scope) if scope["type"] == "http" else None
+        if matched is None or matched[0].group == "presigned":
             await self.app(scope, receive, send)
             return
 

@@ -7,9 +7,17 @@ the simulator's stand-ins for KSeF's pre-signed blob URLs and live outside ``/v2
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["OPERATIONS", "Operation", "match_operation", "operation_names"]
+__all__ = [
+    "OPERATIONS",
+    "Operation",
+    "match_operation",
+    "operation_names",
+    "scope_operation",
+]
 
 API_PREFIX = "/v2"
 
@@ -147,7 +155,6 @@ OPERATIONS = (
 )
 
 _BY_NAME = {operation.name: operation for operation in OPERATIONS}
-# Every request is matched up to three times (faults, contract, dispatch): compile once.
 _PATTERNS = [(operation, operation.pattern()) for operation in OPERATIONS]
 
 
@@ -165,3 +172,19 @@ def match_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] 
         if found:
             return operation, found.groupdict()
     return None
+
+
+_SCOPE_KEY = "ksef_sim.operation"
+
+
+def scope_operation(
+    scope: MutableMapping[str, Any],
+) -> tuple[Operation, dict[str, str]] | None:
+    """Return the operation of an HTTP scope, matched once and kept in the scope.
+
+    The fault layer, the contract layer and the dispatcher all need it.
+    """
+    if _SCOPE_KEY not in scope:
+        scope[_SCOPE_KEY] = match_operation(scope["method"], scope["path"])
+    matched: tuple[Operation, dict[str, str]] | None = scope[_SCOPE_KEY]
+    return matched

@@ -11,6 +11,11 @@ if the send had answered. Not found after a few bounded lookups: the invoice is 
 once more. The docs do not say how soon a sent invoice is listed (sending is queued,
 limity-api.md, "Wysyłka faktur"), hence the lookups spaced by short waits.
 
+A resend of an invoice that had reached KSeF after all ends as a duplicate (status
+440, faktury/weryfikacja-faktury.md) naming the original in its ``extensions``
+(api-changelog.md, InvoiceStatusInfo). When that original is in the same session and
+carries the same hash, the original is the invoice's outcome, not the duplicate.
+
 Everything here is pure; ``ksef_facade._async.online`` lists, waits and sends.
 """
 
@@ -34,6 +39,7 @@ __all__ = [
     "find_sent_invoice",
     "may_have_arrived",
     "next_step",
+    "original_of_duplicate",
 ]
 
 
@@ -107,6 +113,26 @@ def find_sent_invoice(
     if not candidates:
         return None
     return min(candidates, key=lambda invoice: invoice.ordinal_number)
+
+
+# faktury/weryfikacja-faktury.md: "Duplikat faktury"; api-changelog.md names the
+# extensions that point at the invoice accepted first.
+DUPLICATE_STATUS = 440
+_ORIGINAL_SESSION = "originalSessionReferenceNumber"
+_ORIGINAL_KSEF_NUMBER = "originalKsefNumber"
+
+
+def original_of_duplicate(status: InvoiceStatus, session_reference: str) -> str | None:
+    """Return the KSeF number of the original that ``status`` duplicates, if any.
+
+    Only an original accepted in the session ``session_reference`` counts: a resend
+    never reaches another session.
+    """
+    if status.status.code != DUPLICATE_STATUS:
+        return None
+    if status.extensions.get(_ORIGINAL_SESSION) != session_reference:
+        return None
+    return status.extensions.get(_ORIGINAL_KSEF_NUMBER) or None
 
 
 class Action(enum.Enum):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import attrs
 import httpx
 import pytest
 
+from ksef_facade import reconcile
 from ksef_facade.errors import (
     BadRequestError,
     KsefApiError,
@@ -172,3 +174,31 @@ def test_policy_rejects_bad_values(options: dict[str, object]) -> None:
     """Empty, negative, infinite or NaN delays and send counts below one are refused."""
     with pytest.raises(ValueError, match=r"lookup_delays|max_sends"):
         ReconcilePolicy(**options)  # type: ignore[arg-type]
+
+
+_ORIGINAL = {
+    "originalSessionReferenceNumber": "20261203-SO-0000000000-0000000000-00",
+    "originalKsefNumber": "5265877635-20261203-010080DD2B5E-26",
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "extensions", "session", "expected"),
+    [
+        (440, _ORIGINAL, _ORIGINAL["originalSessionReferenceNumber"], True),
+        (440, _ORIGINAL, "20261203-SO-1111111111-1111111111-11", False),
+        (440, {}, _ORIGINAL["originalSessionReferenceNumber"], False),
+        (430, _ORIGINAL, _ORIGINAL["originalSessionReferenceNumber"], False),
+    ],
+)
+def test_original_of_duplicate(
+    code: int, extensions: dict[str, str], session: str, expected: bool
+) -> None:
+    """Only a duplicate of an original in the same session names that original."""
+    status = attrs.evolve(
+        _invoice("R-2", "hash"), status=Status(code, "Duplikat"), extensions=extensions
+    )
+
+    original = reconcile.original_of_duplicate(status, session)
+
+    assert original == (_ORIGINAL["originalKsefNumber"] if expected else None)

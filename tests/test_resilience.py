@@ -13,6 +13,7 @@ import pytest
 from test_client import RewritingTransport, async_client, fa3_invoice, sync_client
 
 from ksef_facade import (
+    InvoiceRejectedError,
     KsefTransportError,
     RateLimitError,
     ServerError,
@@ -198,6 +199,53 @@ async def test_invoice_listed_on_a_later_lookup_is_adopted(
     assert (client.stats.adopted, client.stats.resent) == (1, 0)
     # The lookups' 1 s and 3 s pauses were skipped.
     assert elapsed < 1.0
+
+
+async def test_resend_of_an_invoice_kept_after_all_returns_the_first_copy(
+    env: SimulatorEnv,
+) -> None:
+    """A resend that KSeF rejects as a duplicate of its first copy reports the first."""
+    invoice = fa3_invoice(env.nip, "FV/R/DUP")
+    env.sim.faults.drop_after(1, route="send_online_invoice")
+    # Hidden from all three lookups, so the facade sends the invoice once more.
+    env.sim.faults.listing_lag(calls=3, count=1)
+
+    async with async_client(env) as client:
+        with nip_context(env.nip), no_waits():
+            async with client.online_session(FormCode.FA3) as session:
+                handle = await session.send(invoice)
+                number = await handle.result()
+
+    first, second = env.sim.received_invoices()
+    assert (first.status_code, second.status_code) == (200, 440)
+    assert handle.resent
+    assert handle.reference_number == second.reference_number
+    assert number == first.ksef_number
+    assert (client.stats.adopted, client.stats.resent) == (0, 1)
+
+
+def test_sync_duplicate_of_another_invoice_is_still_a_rejection(
+    env: SimulatorEnv,
+) -> None:
+    """A resend that duplicates a different invoice (same number) stays rejected."""
+    first = fa3_invoice(env.nip, "FV/R/OTHER")
+    second = first.replace(b"</Faktura>", b"<!-- changed --></Faktura>")
+    env.sim.faults.drop_after(1, route="send_online_invoice", after=1)
+    env.sim.faults.listing_lag(calls=3, count=1, after=1)
+
+    with (
+        sync_client(env) as client,
+        nip_context(env.nip),
+        no_waits(),
+        client.online_session(FormCode.FA3) as session,
+    ):
+        session.send(first).result()
+        handle = session.send(second)
+        with pytest.raises(InvoiceRejectedError) as raised:
+            handle.result()
+
+    assert raised.value.status_code == 440
+    assert handle.resent
 
 
 async def test_failed_lookup_raises_the_send_error(env: SimulatorEnv) -> None:

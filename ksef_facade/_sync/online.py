@@ -51,10 +51,14 @@ class InvoiceHandle:
         session: OnlineSession,
         reference_number: str,
         invoice_hash: str,
+        *,
+        resent: bool = False,
     ) -> None:
         self._session = session
         self.reference_number = reference_number
         self.invoice_hash = invoice_hash
+        # Sent again after a failure it may have survived (ksef_facade.reconcile).
+        self.resent = resent
 
     def __repr__(self) -> str:
         return (
@@ -79,6 +83,10 @@ class InvoiceHandle:
     ) -> str:
         """Return the KSeF number; raise InvoiceRejectedError when rejected."""
         status = self.wait(interval=interval, max_wait=max_wait)
+        if status.outcome is Outcome.FAILED and self.resent:
+            original = self._session.original_of_resend(status, self.invoice_hash)
+            if original is not None:
+                return original
         if status.outcome is Outcome.FAILED or status.ksef_number is None:
             raise InvoiceRejectedError(
                 status_code=status.status.code,
@@ -228,16 +236,17 @@ class OnlineSession:
             body.hash_of_corrected_invoice = hash_of_corrected_invoice
 
         with nip_context(self.nip):
-            reference = self._send_reconciled(body)
+            reference, sends = self._send_reconciled(body)
 
         _log.debug("Invoice %s sent in session %s", reference, self._reference)
-        return InvoiceHandle(self, reference, invoice_hash)
+        return InvoiceHandle(self, reference, invoice_hash, resent=sends > 1)
 
-    def _send_reconciled(self, body: SendInvoiceRequest) -> str:
+    def _send_reconciled(self, body: SendInvoiceRequest) -> tuple[str, int]:
         """Send ``body``; after a failure KSeF may have acted on, look it up first.
 
         Returns the invoice's reference number, from KSeF's answer or, when the
-        answer was lost, from the session's list of invoices (ksef_facade.reconcile).
+        answer was lost, from the session's list of invoices (ksef_facade.reconcile),
+        and how many times it was sent.
         """
         policy = self._client.reconcile_policy
         sends = 0
@@ -250,14 +259,14 @@ class OnlineSession:
                     raise
                 step = self._reconcile(body.invoice_hash, sends, policy, error)
                 if step.action is reconcile.Action.ADOPT:
-                    return step.reference
+                    return step.reference, sends
                 if step.action is reconcile.Action.GIVE_UP:
                     raise
                 continue
 
             with self._claim_lock:
                 self._claimed.add(sent.reference_number)
-            return sent.reference_number
+            return sent.reference_number, sends
 
     def _reconcile(
         self,
@@ -326,6 +335,37 @@ class OnlineSession:
             if found is not None:
                 self._claimed.add(found.reference_number)
         return found
+
+    def original_of_resend(
+        self, status: InvoiceStatus, invoice_hash: str
+    ) -> str | None:
+        """Return the KSeF number of a resent invoice's first copy, if KSeF kept it.
+
+        A resend whose first copy had arrived after all is rejected as a duplicate
+        of it; the first copy, listed in this session with the same hash, is then
+        the invoice's real outcome.
+        """
+        original = reconcile.original_of_duplicate(status, self.reference_number)
+        if original is None:
+            return None
+
+        with nip_context(self.nip):
+            for listed in self._client.session_invoices(
+                self.reference_number, page_size=SESSION_INVOICES_MAX_PAGE
+            ):
+                if (
+                    listed.ksef_number == original
+                    and listed.invoice_hash == invoice_hash
+                ):
+                    _log.info(
+                        "Resent invoice %s in session %s was a duplicate of its first "
+                        "copy, accepted as %s",
+                        status.reference_number,
+                        self._reference,
+                        original,
+                    )
+                    return original
+        return None
 
     def _pause(self, seconds: float) -> None:
         """Sleep between lookups, unless waits are switched off (tests)."""

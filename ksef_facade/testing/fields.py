@@ -6,7 +6,7 @@ import base64
 import binascii
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .errors import ApiError
@@ -155,8 +155,8 @@ def str_list(obj: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> lis
     return list(value)
 
 
-def date_time(value: Any, name: str) -> datetime:
-    """Return an aware datetime parsed from ISO 8601 text (naive means UTC)."""
+def date_time(value: Any, name: str, naive_zone: tzinfo = UTC) -> datetime:
+    """Return an aware datetime parsed from ISO 8601 text (naive: in ``naive_zone``)."""
     if not isinstance(value, str):
         raise _invalid(name, "musi być datą w formacie ISO 8601")
     try:
@@ -166,9 +166,7 @@ def date_time(value: Any, name: str) -> datetime:
     except ValueError as exc:
         raise _invalid(name, "musi być datą w formacie ISO 8601") from exc
     if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=naive_zone)
     return parsed
 
 

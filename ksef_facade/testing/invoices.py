@@ -2,7 +2,7 @@
 
 pobieranie-faktur/pobieranie-faktur.md and the spec: ``GET /invoices/ksef/{ksefNumber}``
 returns the invoice exactly as sent; ``POST /invoices/query/metadata`` filters by
-subject and date range (at most 100 days), pages with ``pageOffset``/``pageSize``,
+subject and date range (at most 3 months), pages with ``pageOffset``/``pageSize``,
 reports ``hasMore``, ``isTruncated`` (over 10 000 results) and, for
 ``PermanentStorage`` dates, ``permanentStorageHwmDate``.
 """
@@ -10,8 +10,11 @@ reports ``hasMore``, ``isTruncated`` (over 10 000 results) and, for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
 
 from .calls import Access, Call, Reply, document_reply
 from .errors import ApiError, timestamp
@@ -31,7 +34,8 @@ __all__ = [
 
 _SUBJECTS = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
 _DATE_TYPES = ("Issue", "Invoicing", "PermanentStorage")
-_MAX_RANGE = timedelta(days=100)
+_MAX_RANGE = relativedelta(months=3)
+_WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 def _visible(access: Access, invoice: InvoiceRecord) -> bool:
@@ -183,6 +187,15 @@ def _query_int(call: Call, name: str, default: int, low: int, high: int | None) 
     return value
 
 
+def _within_max_range(start: datetime, end: datetime) -> bool:
+    # api-changelog.md (2.0.0, 2.0.1): dateRange spans at most 3 months, counted in
+    # UTC or in Polish time, whichever allows it.
+    return any(
+        end.astimezone(zone) <= start.astimezone(zone) + _MAX_RANGE
+        for zone in (UTC, _WARSAW)
+    )
+
+
 @dataclass(frozen=True)
 class Selection:
     """Invoices matching a filter set, oldest first by the filter's date type."""
@@ -198,13 +211,16 @@ def select_invoices(call: Call, access: Access, filters: dict[str, Any]) -> Sele
     subject = str_field(filters, "subjectType", choices=_SUBJECTS)
     date_range = object_field(filters, "dateRange")
     date_type = str_field(date_range, "dateType", choices=_DATE_TYPES)
-    start = date_time(date_range.get("from"), "dateRange.from")
+    # api-changelog.md (2.1.2): a date without an offset is Europe/Warsaw time.
+    start = date_time(date_range.get("from"), "dateRange.from", _WARSAW)
     now = sim.now()
     end = now
     if optional(date_range, "to"):
-        end = date_time(date_range["to"], "dateRange.to")
-    if end < start or end - start > _MAX_RANGE:
-        raise ApiError(21405, "Zakres dat musi być niepusty i nie dłuższy niż 100 dni.")
+        end = date_time(date_range["to"], "dateRange.to", _WARSAW)
+    if end < start or not _within_max_range(start, end):
+        raise ApiError(
+            21405, "Zakres dat musi być niepusty i nie dłuższy niż 3 miesiące."
+        )
 
     # pobieranie-faktur/hwm.md: everything stored before now is complete.
     hwm = None

@@ -155,17 +155,39 @@ def test_from_after_hwm_is_21183(authed: Kit) -> None:
     assert _code(response) == 21183
 
 
-def test_range_over_100_days_is_21405(authed: Kit) -> None:
-    """The date range may span at most 100 days."""
-    now = datetime.now(UTC)
-    response = _query(
-        authed,
-        {
-            "dateRange": {
-                "dateType": "Issue",
-                "from": (now - timedelta(days=101)).isoformat(),
-                "to": now.isoformat(),
-            }
-        },
+def _range_query(kit: Kit, start: str, end: str):
+    filters = {"dateRange": {"dateType": "Issue", "from": start, "to": end}}
+    return _query(kit, filters)
+
+
+def test_range_over_three_months_is_21405(authed: Kit) -> None:
+    """A date range longer than 3 months (here by one second) is 21405."""
+    response = _range_query(
+        authed, "2026-01-10T00:00:00+00:00", "2026-04-10T00:00:01+00:00"
     )
     assert _code(response) == 21405
+
+
+def test_range_of_three_months_is_accepted(authed: Kit) -> None:
+    """A date range of exactly 3 calendar months is accepted."""
+    response = _range_query(
+        authed, "2026-01-10T00:00:00+00:00", "2026-04-10T00:00:00+00:00"
+    )
+    assert response.status_code == 200
+
+
+def test_range_without_offset_is_warsaw_time(env: SimulatorEnv, authed: Kit) -> None:
+    """dateRange values without an offset are read as Europe/Warsaw local time."""
+    # The spec's date-time format wants an offset; KSeF accepts dates without one.
+    env.allow_invalid_requests()
+    _send(authed, ["W/1"])
+    utc_now = datetime.now(UTC).replace(tzinfo=None)
+    naive = {
+        "dateType": "Invoicing",
+        "from": (utc_now - timedelta(minutes=30)).isoformat(),
+        "to": (utc_now + timedelta(minutes=30)).isoformat(),
+    }
+
+    # Warsaw is one or two hours ahead of UTC, so this window ended before the send.
+    body = _query(authed, {"dateRange": naive}).json()
+    assert body["invoices"] == []

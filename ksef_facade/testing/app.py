@@ -96,8 +96,8 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "set_test_production_rate_limits": limits.set_test_production_rate_limits,
 }
 
-# sesja-wsadowa.md: a part is at most 100 MB before encryption (plus padding).
-MAX_PART_BODY = 100_000_000 + 16
+# Not a KSeF rule: a guard so that no JSON body can exhaust memory; the largest
+# legitimate one (a 3 MB invoice in Base64 with its metadata) is about 4 MB.
 MAX_JSON_BODY = 8_000_000
 
 
@@ -207,7 +207,11 @@ class Dispatcher:
     ) -> Response:
         sim = self.sim
         problem = wants_problem_details(request.headers)
-        limit = MAX_PART_BODY if operation.name == "upload_part" else MAX_JSON_BODY
+        limit = (
+            batch.MAX_ENCRYPTED_PART_SIZE
+            if operation.name == "upload_part"
+            else MAX_JSON_BODY
+        )
         client_ip = request.client.host if request.client else "127.0.0.1"
         with sim.lock:
             trace_id = sim.random_hex(16).lower()

@@ -86,6 +86,7 @@ def decide_token_auth(
     except UnicodeDecodeError:
         return _failed("Nieprawidłowe kodowanie tokena"), None, []
 
+    # uwierzytelnianie.md: the token is encrypted as token|timestampMs of the challenge.
     if not token or stamp != str(int(challenge.issued.timestamp() * 1000)):
         return _failed("Nieprawidłowy czas tokena"), None, []
 

@@ -39,9 +39,14 @@ from .state import BatchPackage, SessionRecord, Status
 
 __all__ = ["close_batch_session", "open_batch_session", "unpack", "upload_part"]
 
+# sesja-wsadowa.md: at most 50 parts of 100 MB (100 * 1000 * 1000 bytes, as its
+# example splits them) before encryption; spec BatchFileInfo: at most 5 GB in total.
 MAX_PARTS = 50
 MAX_PART_SIZE = 100_000_000
 MAX_PACKAGE_SIZE = 5_000_000_000
+# Encryption adds at most one 16-byte padding block to a part.
+MAX_ENCRYPTED_PART_SIZE = MAX_PART_SIZE + 16
+# sesja-wsadowa.md: uploads may take 20 minutes per declared part.
 UPLOAD_TIME_PER_PART = timedelta(minutes=20)
 _BLOB_HEADERS = {"x-ms-blob-type": "BlockBlob"}
 
@@ -65,9 +70,7 @@ def _read_parts(body: dict[str, Any]) -> dict[int, tuple[int, str]]:
         number = int_field(raw, "ordinalNumber", minimum=1)
         size = int_field(raw, "fileSize", minimum=1)
         digest = digest_field(raw, "fileHash")
-        # sesja-wsadowa.md: 100 MB per part before encryption, so ciphertext may be
-        # one padding block longer.
-        if size > MAX_PART_SIZE + 16:
+        if size > MAX_ENCRYPTED_PART_SIZE:
             raise ApiError(
                 21157, f"Rozmiar części {number} przekroczył dozwolony rozmiar 100MB."
             )
@@ -201,6 +204,7 @@ def _process_package(call: Call, session: SessionRecord) -> Status | None:
         files = unpack(joined, package.compression)
     except PackageError:
         return Status(430, "Błąd dekompresji pierwotnego archiwum")
+    # limity/limity.md: at most 10 000 invoices in a session.
     if len(files) > call.sim.max_invoices_per_session:
         return Status(420, "Przekroczony limit faktur w sesji")
 
@@ -224,6 +228,8 @@ def close_batch_session(call: Call) -> Reply:
     session = find_open_session(call, access, "Batch", "jej zamknięcie")
     assert session.batch is not None
 
+    # spec, close batch session: 21208 when the upload time ran out, 21205 when a
+    # declared part is missing.
     now = sim.now()
     if now > session.batch.upload_deadline:
         session.closed = session.ready_at = now

@@ -29,6 +29,8 @@ from .state import InvoiceRecord, Status
 
 __all__ = ["download_export_part", "get_export_status", "start_export"]
 
+# spec, POST /invoices/exports: 10 000 invoices, 10 concurrent exports per context;
+# GET /invoices/exports/{referenceNumber}: the status is kept 7 days.
 MAX_EXPORT_INVOICES = 10_000
 MAX_RUNNING_EXPORTS = 10
 PACKAGE_LIFETIME = timedelta(days=7)

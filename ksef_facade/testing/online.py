@@ -57,6 +57,7 @@ def send_online_invoice(call: Call) -> Reply:
     sim = call.sim
     access = call.access(*WRITE_PERMISSIONS)
     session = find_open_session(call, access, "Online", "wysyłkę faktur")
+    # limity/limity.md: at most 10 000 invoices in a session.
     if len(session.invoices) >= sim.max_invoices_per_session:
         raise ApiError(
             21155,

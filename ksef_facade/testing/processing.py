@@ -140,6 +140,7 @@ def _decide(
                 "Błąd weryfikacji semantyki dokumentu faktury",
                 (f"Nieprawidłowa suma kontrolna NIP: {', '.join(wrong)}.",),
             )
+    # weryfikacja-faktury.md: P_1 may not be later than the day KSeF receives it.
     if facts.issue_date > invoice.received.date():
         return Status(
             450,

@@ -24,6 +24,8 @@ Limits = tuple[int | None, int | None, int | None]
 # own (limity-api.md, "Pozostałe"). "collectiveIdentifier" (not served) and
 # "global" (75 per second and IP, spec's GET /rate-limits example) are reported by
 # GET /rate-limits but not enforced.
+# Where limity-api.md and the spec disagree (closing a session: the doc gives 10/30/120
+# online and 10/20/60 batch), the spec's x-rate-limits win.
 LIMITS: dict[str, Limits] = {
     "anonymous": (60, None, None),
     "other": (10, 30, 120),

@@ -54,6 +54,7 @@ def tokens_generate(call: Call) -> Reply:
     access = call.access("CredentialsManage")
     body = call.json()
     permissions = str_list(body, "permissions", PERMISSIONS)
+    # spec GenerateTokenRequest: a description of 5 to 256 characters.
     description = str_field(body, "description", min_length=5, max_length=256)
 
     missing = sorted(set(permissions) - set(access.permissions))

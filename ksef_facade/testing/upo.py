@@ -17,6 +17,7 @@ from .state import InvoiceRecord
 __all__ = ["UPO_NAMESPACE", "UpoContext", "build_upo"]
 
 UPO_NAMESPACE = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
+# faktury/upo/schemy/upo-v4-3.xsd: Dokument maxOccurs="10000" per UPO page.
 MAX_DOCUMENTS_PER_PAGE = 10_000
 
 

@@ -40,6 +40,8 @@ READ_PERMISSIONS = (
     "PefInvoiceWrite",
     "EnforcementOperations",
 )
+# spec GET /sessions: PefInvoiceWrite is not among them.
+SESSION_LIST_PERMISSIONS = ("InvoiceWrite", "Introspection", "EnforcementOperations")
 _URL_TTL = timedelta(hours=1)
 
 
@@ -175,7 +177,7 @@ def _matches(call: Call, session: SessionRecord, status_code: int) -> bool:
 
 def sessions_list(call: Call) -> Reply:
     """GET /sessions: the context's sessions of one type, newest first."""
-    access = call.access(*READ_PERMISSIONS)
+    access = call.access(*SESSION_LIST_PERMISSIONS)
     kind = call.query.get("sessionType")
     if kind not in ("Online", "Batch"):
         raise ApiError(

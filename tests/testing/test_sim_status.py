@@ -145,3 +145,14 @@ def test_missing_permission_is_403(env: SimulatorEnv, kit: Kit) -> None:
     )
     assert response.status_code == 403
     assert response.json()["reasonCode"] == "missing-permissions"
+
+
+def test_session_list_refuses_pef_invoice_write(env: SimulatorEnv, kit: Kit) -> None:
+    """GET /sessions does not accept PefInvoiceWrite alone (the spec omits it)."""
+    token = env.sim.add_ksef_token("7352765225", permissions=["PefInvoiceWrite"])
+    kit.authenticate("7352765225", token)
+    response = kit.client.get(
+        "/sessions", headers=kit.auth, params={"sessionType": "Online"}
+    )
+    assert response.status_code == 403
+    assert response.json()["reasonCode"] == "missing-permissions"

@@ -226,13 +226,22 @@ class Kit:
     ) -> tuple[str, bytes, bytes]:
         """Open an online session; return its reference, AES key and IV."""
         aes_key, iv, info = self.encryption()
-        response = self.client.post(
-            "/sessions/online",
-            headers={**self.auth, **(headers or {})},
-            json={"formCode": form_code or FA3, "encryption": info},
-        )
+        response = self.post_open_online(info, form_code, headers)
         assert response.status_code == 201, response.text
         return response.json()["referenceNumber"], aes_key, iv
+
+    def post_open_online(
+        self,
+        encryption: dict,
+        form_code: dict | None = None,
+        headers: dict | None = None,
+    ) -> httpx.Response:
+        """POST /sessions/online with ``encryption``; return the response as it is."""
+        return self.client.post(
+            "/sessions/online",
+            headers={**self.auth, **(headers or {})},
+            json={"formCode": form_code or FA3, "encryption": encryption},
+        )
 
     def send_body(self, aes_key: bytes, iv: bytes, invoice: bytes) -> dict:
         """The JSON body of a send-invoice request."""

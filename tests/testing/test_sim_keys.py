@@ -69,18 +69,7 @@ def test_old_key_still_works_during_transition(env: SimulatorEnv, authed: Kit) -
     """A session opened with the old key id succeeds before withdrawal."""
     _, _, info = authed.encryption()
     env.sim.rotate_keys()
-    response = authed.client.post(
-        "/sessions/online",
-        headers=authed.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (3)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": info,
-        },
-    )
+    response = authed.post_open_online(info)
     assert response.status_code == 201
 
 
@@ -89,18 +78,7 @@ def test_withdrawn_key_gets_21470(env: SimulatorEnv, authed: Kit) -> None:
     _, _, info = authed.encryption()
     env.sim.rotate_keys()
     env.sim.withdraw_old_keys()
-    response = authed.client.post(
-        "/sessions/online",
-        headers=authed.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (3)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": info,
-        },
-    )
+    response = authed.post_open_online(info)
     assert response.status_code == 400
     assert (
         response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21470

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from simkit import FA2, PEF_XML, Kit, aes_encrypt, invoice_xml, kit_for, sha256_b64
+from simkit import FA2, FA3, PEF_XML, Kit, aes_encrypt, invoice_xml, kit_for, sha256_b64
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
@@ -26,18 +26,7 @@ def _send_and_wait(kit: Kit, invoice: bytes) -> dict:
 
 def test_open_returns_reference_and_twelve_hour_validity(authed: Kit) -> None:
     """sesja-interaktywna.md: a session lives 12 hours."""
-    response = authed.client.post(
-        "/sessions/online",
-        headers=authed.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (3)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": authed.encryption()[2],
-        },
-    )
+    response = authed.post_open_online(authed.encryption()[2])
     body = response.json()
     assert response.status_code == 201
     assert len(body["referenceNumber"]) == 36
@@ -54,17 +43,8 @@ def test_fa2_invoice_is_accepted(authed: Kit) -> None:
 
 def test_unsupported_form_code_is_21405(authed: Kit) -> None:
     """A form code the simulator does not support is refused."""
-    response = authed.client.post(
-        "/sessions/online",
-        headers=authed.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (9)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": authed.encryption()[2],
-        },
+    response = authed.post_open_online(
+        authed.encryption()[2], {**FA3, "systemCode": "FA (9)"}
     )
     assert _code(response) == 21405
 
@@ -73,18 +53,7 @@ def test_undecryptable_key_fails_the_session_with_415(authed: Kit) -> None:
     """A wrapped key that does not decrypt gives session status 415."""
     info = authed.encryption()[2]
     info["encryptedSymmetricKey"] = base64.b64encode(b"\2" * 256).decode()
-    response = authed.client.post(
-        "/sessions/online",
-        headers=authed.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (3)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": info,
-        },
-    )
+    response = authed.post_open_online(info)
     session = response.json()["referenceNumber"]
     assert authed.session_status(session)["status"]["code"] == 415
 

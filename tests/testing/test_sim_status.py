@@ -131,18 +131,7 @@ def test_missing_permission_is_403(env: SimulatorEnv, kit: Kit) -> None:
     """A token without InvoiceWrite cannot open a session: 403 missing-permissions."""
     token = env.sim.add_ksef_token("7352765225", permissions=["InvoiceRead"])
     kit.authenticate("7352765225", token)
-    response = kit.client.post(
-        "/sessions/online",
-        headers=kit.auth,
-        json={
-            "formCode": {
-                "systemCode": "FA (3)",
-                "schemaVersion": "1-0E",
-                "value": "FA",
-            },
-            "encryption": kit.encryption()[2],
-        },
-    )
+    response = kit.post_open_online(kit.encryption()[2])
     assert response.status_code == 403
     assert response.json()["reasonCode"] == "missing-permissions"
 

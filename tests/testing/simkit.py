@@ -165,11 +165,24 @@ class Kit:
         cert = x509.load_der_x509_certificate(base64.b64decode(newest["certificate"]))
         return Key(newest["publicKeyId"], cert.public_key())
 
-    def start_auth(self, nip: str, token: str, *, key_id: str | None = None) -> dict:
-        """Challenge and KSeF-token auth; return the 202 body."""
+    def start_auth(
+        self,
+        nip: str,
+        token: str,
+        *,
+        key_id: str | None = None,
+        stamp_shift: int = 0,
+        extra: dict | None = None,
+    ) -> dict:
+        """Challenge and KSeF-token auth; return the 202 body.
+
+        ``stamp_shift`` moves the encrypted timestampMs off the challenge's;
+        ``extra`` adds members to the request body.
+        """
         challenge = self.client.post("/auth/challenge").json()
         key = self.key("KsefTokenEncryption")
-        encrypted = key.wrap(f"{token}|{challenge['timestampMs']}".encode())
+        stamp = challenge["timestampMs"] + stamp_shift
+        encrypted = key.wrap(f"{token}|{stamp}".encode())
         response = self.client.post(
             "/auth/ksef-token",
             json={
@@ -177,6 +190,7 @@ class Kit:
                 "contextIdentifier": {"type": "Nip", "value": nip},
                 "encryptedToken": base64.b64encode(encrypted).decode(),
                 "publicKeyId": key_id or key.key_id,
+                **(extra or {}),
             },
         )
         assert response.status_code == 202, response.text

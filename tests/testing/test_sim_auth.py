@@ -50,17 +50,7 @@ def test_token_for_another_context_fails_with_450(env: SimulatorEnv, kit: Kit) -
 
 def test_wrong_timestamp_fails_with_450(env: SimulatorEnv, kit: Kit) -> None:
     """Encrypting a timestamp other than the challenge's is refused."""
-    challenge = kit.client.post("/auth/challenge").json()
-    key = kit.key("KsefTokenEncryption")
-    encrypted = key.wrap(f"{env.ksef_token}|{challenge['timestampMs'] + 1}".encode())
-    started = kit.client.post(
-        "/auth/ksef-token",
-        json={
-            "challenge": challenge["challenge"],
-            "contextIdentifier": {"type": "Nip", "value": env.nip},
-            "encryptedToken": base64.b64encode(encrypted).decode(),
-        },
-    ).json()
+    started = kit.start_auth(env.nip, env.ksef_token, stamp_shift=1)
     status = kit.wait_auth(started)
     assert status["status"]["details"] == ["Nieprawidłowy czas tokena"]
 
@@ -268,18 +258,8 @@ def test_xades_is_not_supported_yet(env: SimulatorEnv, kit: Kit) -> None:
 
 
 def _auth_with_policy(kit: Kit, env: SimulatorEnv, allowed: dict) -> None:
-    challenge = kit.client.post("/auth/challenge").json()
-    key = kit.key("KsefTokenEncryption")
-    encrypted = key.wrap(f"{env.ksef_token}|{challenge['timestampMs']}".encode())
-    started = kit.client.post(
-        "/auth/ksef-token",
-        json={
-            "challenge": challenge["challenge"],
-            "contextIdentifier": {"type": "Nip", "value": env.nip},
-            "encryptedToken": base64.b64encode(encrypted).decode(),
-            "authorizationPolicy": {"allowedIps": allowed},
-        },
-    ).json()
+    policy = {"authorizationPolicy": {"allowedIps": allowed}}
+    started = kit.start_auth(env.nip, env.ksef_token, extra=policy)
     headers = _bearer(started["authenticationToken"]["token"])
     kit.wait_auth(started)
     kit.access_token = kit.client.post("/auth/token/redeem", headers=headers).json()[

@@ -66,6 +66,11 @@ PEF_XML = b"""<?xml version="1.0" encoding="utf-8"?>
 </Invoice>"""
 
 
+def exception_code(response: httpx.Response) -> int:
+    """The first ``exceptionCode`` of a legacy (ExceptionResponse) error body."""
+    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
+
+
 def sha256_b64(data: bytes) -> str:
     """Base64 SHA-256, as KSeF wants hashes."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -256,6 +261,16 @@ class Kit:
             headers={**self.auth, **(headers or {})},
             json={"formCode": form_code or FA3, "encryption": encryption},
         )
+
+    def send_invoices(self, numbers: list[str]) -> list[str]:
+        """Send one invoice per number in a new online session; return KSeF numbers."""
+        session, aes_key, iv = self.open_online()
+        result = []
+        for number in numbers:
+            sent = self.send(session, aes_key, iv, invoice_xml(number))
+            status = self.invoice_status(session, sent.json()["referenceNumber"])
+            result.append(status["ksefNumber"])
+        return result
 
     def send_body(self, aes_key: bytes, iv: bytes, invoice: bytes) -> dict:
         """The JSON body of a send-invoice request."""

@@ -5,14 +5,10 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
-from simkit import Kit, kit_for
+from simkit import Kit, exception_code, kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _code(response) -> int:
-    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -82,7 +78,7 @@ def test_unknown_challenge_gets_21111(env: SimulatorEnv, kit: Kit) -> None:
         },
     )
     assert response.status_code == 400
-    assert _code(response) == 21111
+    assert exception_code(response) == 21111
 
 
 def test_challenge_is_single_use(env: SimulatorEnv, kit: Kit) -> None:
@@ -94,7 +90,7 @@ def test_challenge_is_single_use(env: SimulatorEnv, kit: Kit) -> None:
         "encryptedToken": base64.b64encode(b"x").decode(),
     }
     assert kit.client.post("/auth/ksef-token", json=body).status_code == 202
-    assert _code(kit.client.post("/auth/ksef-token", json=body)) == 21111
+    assert exception_code(kit.client.post("/auth/ksef-token", json=body)) == 21111
 
 
 def test_challenge_expires_after_ten_minutes(make_env) -> None:
@@ -113,7 +109,7 @@ def test_challenge_expires_after_ten_minutes(make_env) -> None:
                 "encryptedToken": base64.b64encode(b"x").decode(),
             },
         )
-        assert _code(response) == 21111
+        assert exception_code(response) == 21111
 
 
 def test_auth_status_in_progress_until_delay_passes(make_env) -> None:
@@ -127,7 +123,7 @@ def test_auth_status_in_progress_until_delay_passes(make_env) -> None:
         url = f"/auth/{started['referenceNumber']}"
         assert kit.client.get(url, headers=headers).json()["status"]["code"] == 100
         redeem = kit.client.post("/auth/token/redeem", headers=headers)
-        assert _code(redeem) == 21301
+        assert exception_code(redeem) == 21301
         clock.advance(2)
         assert kit.client.get(url, headers=headers).json()["status"]["code"] == 200
 
@@ -137,7 +133,9 @@ def test_redeem_only_once(env: SimulatorEnv, kit: Kit) -> None:
     started = kit.start_auth(env.nip, env.ksef_token)
     headers = _bearer(started["authenticationToken"]["token"])
     assert kit.client.post("/auth/token/redeem", headers=headers).status_code == 200
-    assert _code(kit.client.post("/auth/token/redeem", headers=headers)) == 21301
+    assert (
+        exception_code(kit.client.post("/auth/token/redeem", headers=headers)) == 21301
+    )
 
 
 def test_status_needs_the_matching_authentication_token(
@@ -148,7 +146,7 @@ def test_status_needs_the_matching_authentication_token(
     second = kit.start_auth(env.nip, env.ksef_token)
     headers = _bearer(first["authenticationToken"]["token"])
     response = kit.client.get(f"/auth/{second['referenceNumber']}", headers=headers)
-    assert _code(response) == 21304
+    assert exception_code(response) == 21304
 
 
 def test_missing_bearer_is_401_problem(env: SimulatorEnv, kit: Kit) -> None:

@@ -9,6 +9,7 @@ from simkit import (
     FA3,
     Kit,
     aes_encrypt,
+    exception_code,
     invoice_xml,
     kit_for,
     sha256_b64,
@@ -18,10 +19,6 @@ from simkit import (
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _code(response) -> int:
-    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
 
 
 def _run(
@@ -118,7 +115,7 @@ def test_close_with_missing_part_is_21205(authed: Kit) -> None:
     """Closing before every declared part arrived is 21205."""
     batch, _, _ = authed.open_batch(zip_package({"a.xml": invoice_xml("P/1")}))
     response = authed.client.post(f"/sessions/batch/{batch}/close", headers=authed.auth)
-    assert _code(response) == 21205
+    assert exception_code(response) == 21205
 
 
 def test_more_than_fifty_parts_is_21161(env: SimulatorEnv, authed: Kit) -> None:
@@ -126,21 +123,21 @@ def test_more_than_fifty_parts_is_21161(env: SimulatorEnv, authed: Kit) -> None:
     env.allow_invalid_requests()
     body = _open_body(authed, [_part(n) for n in range(1, 52)])
     response = authed.client.post("/sessions/batch", headers=authed.auth, json=body)
-    assert _code(response) == 21161
+    assert exception_code(response) == 21161
 
 
 def test_part_over_100_mb_is_21157(authed: Kit) -> None:
     """sesja-wsadowa.md: at most 100 MB per part before encryption."""
     body = _open_body(authed, [_part(1, size=100_000_100)], size=100_000_100)
     response = authed.client.post("/sessions/batch", headers=authed.auth, json=body)
-    assert _code(response) == 21157
+    assert exception_code(response) == 21157
 
 
 def test_part_numbers_must_run_from_one(authed: Kit) -> None:
     """Ordinal numbers 1..n are required."""
     body = _open_body(authed, [_part(2)])
     response = authed.client.post("/sessions/batch", headers=authed.auth, json=body)
-    assert _code(response) == 21405
+    assert exception_code(response) == 21405
 
 
 def test_package_hash_mismatch_fails_with_405(authed: Kit) -> None:
@@ -196,7 +193,7 @@ def test_upload_window_closes(make_env) -> None:
         clock.advance(20 * 60 + 1)
         assert kit.upload(requests[0], encrypted[0]).status_code == 403
         closed = kit.client.post(f"/sessions/batch/{batch}/close", headers=kit.auth)
-        assert _code(closed) == 21208
+        assert exception_code(closed) == 21208
 
 
 def test_wrapped_key_that_does_not_decrypt_gives_415(authed: Kit) -> None:

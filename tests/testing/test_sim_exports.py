@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from simkit import Kit, invoice_xml, kit_for
+from simkit import Kit, exception_code, invoice_xml, kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
@@ -23,17 +23,6 @@ def _decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     padded = decryptor.update(data) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
     return unpadder.update(padded) + unpadder.finalize()
-
-
-def _send(kit: Kit, numbers: list[str]) -> list[str]:
-    session, aes_key, iv = kit.open_online()
-    result = []
-    for number in numbers:
-        reference = kit.send(session, aes_key, iv, invoice_xml(number)).json()[
-            "referenceNumber"
-        ]
-        result.append(kit.invoice_status(session, reference)["ksefNumber"])
-    return result
 
 
 def _start(
@@ -71,7 +60,7 @@ def _package(kit: Kit, reference: str, aes_key: bytes, iv: bytes) -> tuple[dict,
 
 def test_export_contains_invoices_and_metadata(authed: Kit) -> None:
     """The decrypted ZIP holds {ksefNumber}.xml byte for byte and _metadata.json."""
-    numbers = _send(authed, ["E/1", "E/2"])
+    numbers = authed.send_invoices(["E/1", "E/2"])
     reference, aes_key, iv = _start(authed)
     status, package = _package(authed, reference, aes_key, iv)
     assert status["package"]["invoiceCount"] == 2
@@ -83,7 +72,7 @@ def test_export_contains_invoices_and_metadata(authed: Kit) -> None:
 
 def test_only_metadata(authed: Kit) -> None:
     """onlyMetadata leaves the invoice files out."""
-    _send(authed, ["E/3"])
+    authed.send_invoices(["E/3"])
     reference, aes_key, iv = _start(authed, onlyMetadata=True)
     _, package = _package(authed, reference, aes_key, iv)
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
@@ -96,7 +85,7 @@ def test_small_parts(make_env) -> None:
     with ExitStack() as stack:
         kit = kit_for(env, stack)
         kit.authenticate(env.nip, env.ksef_token)
-        _send(kit, [f"E/P{n}" for n in range(4)])
+        kit.send_invoices([f"E/P{n}" for n in range(4)])
         reference, aes_key, iv = _start(kit)
         status, package = _package(kit, reference, aes_key, iv)
         assert len(status["package"]["parts"]) > 1
@@ -132,9 +121,7 @@ def test_unknown_export_is_21175(authed: Kit) -> None:
     response = authed.client.get(
         "/invoices/exports/20260101-EX-0000000000-0000000000-00", headers=authed.auth
     )
-    assert (
-        response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21175
-    )
+    assert exception_code(response) == 21175
 
 
 def test_undecryptable_key_gives_415(env: SimulatorEnv, authed: Kit) -> None:

@@ -5,24 +5,9 @@ from __future__ import annotations
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
-from simkit import BUYER_NIP, Kit, invoice_xml, kit_for
+from simkit import BUYER_NIP, Kit, exception_code, kit_for
 
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _code(response) -> int:
-    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
-
-
-def _send(kit: Kit, numbers: list[str]) -> list[str]:
-    session, aes_key, iv = kit.open_online()
-    result = []
-    for number in numbers:
-        reference = kit.send(session, aes_key, iv, invoice_xml(number)).json()[
-            "referenceNumber"
-        ]
-        result.append(kit.invoice_status(session, reference)["ksefNumber"])
-    return result
 
 
 def _query(kit: Kit, filters: dict | None = None, **params: object):
@@ -46,12 +31,12 @@ def test_unknown_invoice_is_21164(authed: Kit) -> None:
     response = authed.client.get(
         "/invoices/ksef/5265877635-20250826-0100001AF629-AF", headers=authed.auth
     )
-    assert _code(response) == 21164
+    assert exception_code(response) == 21164
 
 
 def test_buyer_can_download_too(env: SimulatorEnv, authed: Kit) -> None:
     """The buyer's context sees the invoice it received."""
-    (number,) = _send(authed, ["D/1"])
+    (number,) = authed.send_invoices(["D/1"])
     buyer = Kit(authed.client)
     buyer.authenticate(BUYER_NIP, env.sim.add_ksef_token(BUYER_NIP))
     assert (
@@ -62,17 +47,18 @@ def test_buyer_can_download_too(env: SimulatorEnv, authed: Kit) -> None:
 
 def test_unrelated_context_cannot_download(env: SimulatorEnv, authed: Kit) -> None:
     """A third context gets 21164, as if the invoice did not exist."""
-    (number,) = _send(authed, ["D/2"])
+    (number,) = authed.send_invoices(["D/2"])
     other = Kit(authed.client)
     other.authenticate("1250753505", env.sim.add_ksef_token("1250753505"))
     assert (
-        _code(other.client.get(f"/invoices/ksef/{number}", headers=other.auth)) == 21164
+        exception_code(other.client.get(f"/invoices/ksef/{number}", headers=other.auth))
+        == 21164
     )
 
 
 def test_query_returns_metadata_of_sent_invoices(authed: Kit) -> None:
     """The seller's query finds the invoice with its amounts and parties."""
-    (number,) = _send(authed, ["Q/1"])
+    (number,) = authed.send_invoices(["Q/1"])
     body = _query(authed).json()
     (item,) = body["invoices"]
     assert item["ksefNumber"] == number
@@ -84,7 +70,7 @@ def test_query_returns_metadata_of_sent_invoices(authed: Kit) -> None:
 
 def test_query_as_buyer(env: SimulatorEnv, authed: Kit) -> None:
     """Subject2 finds invoices where the context is the buyer."""
-    _send(authed, ["Q/2"])
+    authed.send_invoices(["Q/2"])
     buyer = Kit(authed.client)
     buyer.authenticate(BUYER_NIP, env.sim.add_ksef_token(BUYER_NIP))
     assert len(_query(buyer, {"subjectType": "Subject2"}).json()["invoices"]) == 1
@@ -93,14 +79,14 @@ def test_query_as_buyer(env: SimulatorEnv, authed: Kit) -> None:
 
 def test_query_filters_by_invoice_number(authed: Kit) -> None:
     """invoiceNumber is an exact match."""
-    _send(authed, ["F/1", "F/2"])
+    authed.send_invoices(["F/1", "F/2"])
     items = _query(authed, {"invoiceNumber": "F/2"}).json()["invoices"]
     assert [i["invoiceNumber"] for i in items] == ["F/2"]
 
 
 def test_query_pages_and_sorts(authed: Kit) -> None:
     """pageSize and pageOffset page the results; Desc reverses them."""
-    numbers = _send(authed, [f"P/{n}" for n in range(12)])
+    numbers = authed.send_invoices([f"P/{n}" for n in range(12)])
     first = _query(authed, pageSize=10).json()
     second = _query(authed, pageSize=10, pageOffset=10).json()
     assert first["hasMore"] is True
@@ -115,14 +101,14 @@ def test_query_truncates_at_the_limit(make_env) -> None:
     with ExitStack() as stack:
         kit = kit_for(env, stack)
         kit.authenticate(env.nip, env.ksef_token)
-        _send(kit, [f"T/{n}" for n in range(11)])
+        kit.send_invoices([f"T/{n}" for n in range(11)])
         body = _query(kit, pageSize=10).json()
         assert (body["hasMore"], body["isTruncated"]) == (True, True)
 
 
 def test_permanent_storage_query_reports_hwm(authed: Kit) -> None:
     """PermanentStorage queries return permanentStorageHwmDate."""
-    _send(authed, ["H/1"])
+    authed.send_invoices(["H/1"])
     now = datetime.now(UTC)
     body = _query(
         authed,
@@ -152,7 +138,7 @@ def test_from_after_hwm_is_21183(authed: Kit) -> None:
             }
         },
     )
-    assert _code(response) == 21183
+    assert exception_code(response) == 21183
 
 
 def _range_query(kit: Kit, start: str, end: str):
@@ -165,7 +151,7 @@ def test_range_over_three_months_is_21405(authed: Kit) -> None:
     response = _range_query(
         authed, "2026-01-10T00:00:00+00:00", "2026-04-10T00:00:01+00:00"
     )
-    assert _code(response) == 21405
+    assert exception_code(response) == 21405
 
 
 def test_range_of_three_months_is_accepted(authed: Kit) -> None:
@@ -180,7 +166,7 @@ def test_range_without_offset_is_warsaw_time(env: SimulatorEnv, authed: Kit) -> 
     """dateRange values without an offset are read as Europe/Warsaw local time."""
     # The spec's date-time format wants an offset; KSeF accepts dates without one.
     env.allow_invalid_requests()
-    _send(authed, ["W/1"])
+    authed.send_invoices(["W/1"])
     utc_now = datetime.now(UTC).replace(tzinfo=None)
     naive = {
         "dateType": "Invoicing",

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from simkit import Kit
+from simkit import Kit, exception_code
 
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
 
@@ -80,9 +80,7 @@ def test_withdrawn_key_gets_21470(env: SimulatorEnv, authed: Kit) -> None:
     env.sim.withdraw_old_keys()
     response = authed.post_open_online(info)
     assert response.status_code == 400
-    assert (
-        response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21470
-    )
+    assert exception_code(response) == 21470
 
 
 def test_emergency_rotation_removes_the_old_key(env: SimulatorEnv, kit: Kit) -> None:
@@ -106,6 +104,4 @@ def test_unknown_key_id_in_token_auth_gets_21470(env: SimulatorEnv, kit: Kit) ->
         },
     )
     assert response.status_code == 400
-    assert (
-        response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21470
-    )
+    assert exception_code(response) == 21470

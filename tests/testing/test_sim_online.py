@@ -7,14 +7,20 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from simkit import FA2, FA3, PEF_XML, Kit, aes_encrypt, invoice_xml, kit_for, sha256_b64
+from simkit import (
+    FA2,
+    FA3,
+    PEF_XML,
+    Kit,
+    aes_encrypt,
+    exception_code,
+    invoice_xml,
+    kit_for,
+    sha256_b64,
+)
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _code(response) -> int:
-    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
 
 
 def _send_and_wait(kit: Kit, invoice: bytes) -> dict:
@@ -46,7 +52,7 @@ def test_unsupported_form_code_is_21405(authed: Kit) -> None:
     response = authed.post_open_online(
         authed.encryption()[2], {**FA3, "systemCode": "FA (9)"}
     )
-    assert _code(response) == 21405
+    assert exception_code(response) == 21405
 
 
 def test_undecryptable_key_fails_the_session_with_415(authed: Kit) -> None:
@@ -66,7 +72,7 @@ def test_encrypted_hash_mismatch_is_21403(authed: Kit) -> None:
     response = authed.client.post(
         f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
     )
-    assert _code(response) == 21403
+    assert exception_code(response) == 21403
 
 
 def test_encrypted_size_mismatch_is_21402(authed: Kit) -> None:
@@ -77,7 +83,7 @@ def test_encrypted_size_mismatch_is_21402(authed: Kit) -> None:
     response = authed.client.post(
         f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
     )
-    assert _code(response) == 21402
+    assert exception_code(response) == 21402
 
 
 def test_plain_hash_mismatch_fails_with_430(authed: Kit) -> None:
@@ -172,7 +178,7 @@ def test_oversized_invoice_is_21405(authed: Kit) -> None:
     response = authed.client.post(
         f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
     )
-    assert _code(response) == 21405
+    assert exception_code(response) == 21405
 
 
 def test_session_invoice_limit_is_21155(make_env) -> None:
@@ -183,14 +189,18 @@ def test_session_invoice_limit_is_21155(make_env) -> None:
         kit.authenticate(env.nip, env.ksef_token)
         session, aes_key, iv = kit.open_online()
         assert kit.send(session, aes_key, iv, invoice_xml("L/1")).status_code == 202
-        assert _code(kit.send(session, aes_key, iv, invoice_xml("L/2"))) == 21155
+        assert (
+            exception_code(kit.send(session, aes_key, iv, invoice_xml("L/2"))) == 21155
+        )
 
 
 def test_send_after_close_is_21180(authed: Kit) -> None:
     """A closed session accepts no invoices."""
     session, aes_key, iv = authed.open_online()
     authed.client.post(f"/sessions/online/{session}/close", headers=authed.auth)
-    assert _code(authed.send(session, aes_key, iv, invoice_xml("FV/1"))) == 21180
+    assert (
+        exception_code(authed.send(session, aes_key, iv, invoice_xml("FV/1"))) == 21180
+    )
 
 
 def test_unknown_session_is_21173(authed: Kit) -> None:
@@ -199,7 +209,7 @@ def test_unknown_session_is_21173(authed: Kit) -> None:
         "/sessions/online/20260101-SO-0000000000-0000000000-00/close",
         headers=authed.auth,
     )
-    assert _code(response) == 21173
+    assert exception_code(response) == 21173
 
 
 def test_empty_session_is_cancelled_with_440(authed: Kit) -> None:
@@ -283,7 +293,9 @@ def test_session_closes_itself_after_validity(make_env) -> None:
         kit.send(session, aes_key, iv, invoice_xml("V/1"))
         clock.advance(12 * 3600 + 1)
         assert kit.session_status(session)["status"]["code"] == 200
-        assert _code(kit.send(session, aes_key, iv, invoice_xml("V/2"))) == 21180
+        assert (
+            exception_code(kit.send(session, aes_key, iv, invoice_xml("V/2"))) == 21180
+        )
 
 
 def test_pef_invoice_online(authed: Kit) -> None:
@@ -321,7 +333,10 @@ def test_technical_correction_of_a_rejected_offline_invoice(authed: Kit) -> None
     assert status["invoicingMode"] == "Offline"
 
     again = _offline_body(authed, aes_key, iv, invoice_xml("K/2"), sha256_b64(broken))
-    assert _code(authed.client.post(url, headers=authed.auth, json=again)) == 21166
+    assert (
+        exception_code(authed.client.post(url, headers=authed.auth, json=again))
+        == 21166
+    )
 
 
 def test_technical_correction_of_an_accepted_invoice_is_21167(authed: Kit) -> None:
@@ -334,7 +349,7 @@ def test_technical_correction_of_an_accepted_invoice_is_21167(authed: Kit) -> No
     response = authed.client.post(
         f"/sessions/online/{session}/invoices", headers=authed.auth, json=body
     )
-    assert _code(response) == 21167
+    assert exception_code(response) == 21167
 
 
 def test_subject_validation_feature_checks_nips(authed: Kit) -> None:

@@ -6,7 +6,7 @@ import json
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
-from simkit import kit_for
+from simkit import exception_code, kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.operations import OPERATIONS
@@ -231,9 +231,7 @@ def test_testdata_rate_limits_reject_incomplete_bodies(env, authed) -> None:
         "/testdata/rate-limits", headers=authed.auth, json=_override_body(0)
     )
     assert missing.status_code == zero.status_code == 400
-    assert missing.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == (
-        21405
-    )
+    assert exception_code(missing) == (21405)
     assert "other" in json.dumps(missing.json(), ensure_ascii=False)
     assert "perSecond" in json.dumps(zero.json(), ensure_ascii=False)
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from simkit import Kit, invoice_xml
+from simkit import Kit, exception_code, invoice_xml
 
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _code(response) -> int:
-    return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
 
 
 def _closed_session(kit: Kit, count: int) -> tuple[str, list[str]]:
@@ -68,7 +64,7 @@ def test_unknown_upo_is_21178(authed: Kit) -> None:
         f"/sessions/{session}/upo/20260101-EU-0000000000-0000000000-00",
         headers=authed.auth,
     )
-    assert _code(response) == 21178
+    assert exception_code(response) == 21178
 
 
 def test_invoice_list_pages_with_continuation_token(authed: Kit) -> None:
@@ -89,7 +85,7 @@ def test_bad_continuation_token_is_21418(authed: Kit) -> None:
     session, _ = _closed_session(authed, 1)
     headers = {**authed.auth, "x-continuation-token": "garbage"}
     response = authed.client.get(f"/sessions/{session}/invoices", headers=headers)
-    assert _code(response) == 21418
+    assert exception_code(response) == 21418
 
 
 def test_sessions_list_filters_by_type_and_status(authed: Kit) -> None:
@@ -115,7 +111,7 @@ def test_sessions_list_filters_by_type_and_status(authed: Kit) -> None:
 def test_sessions_list_requires_session_type(env: SimulatorEnv, authed: Kit) -> None:
     """sessionType is a required query parameter."""
     env.allow_invalid_requests()
-    assert _code(authed.client.get("/sessions", headers=authed.auth)) == 21405
+    assert exception_code(authed.client.get("/sessions", headers=authed.auth)) == 21405
 
 
 def test_another_contexts_session_is_invisible(env: SimulatorEnv, authed: Kit) -> None:
@@ -124,7 +120,7 @@ def test_another_contexts_session_is_invisible(env: SimulatorEnv, authed: Kit) -
     other = Kit(authed.client)
     other.authenticate("7352765225", env.sim.add_ksef_token("7352765225"))
     response = other.client.get(f"/sessions/{session}", headers=other.auth)
-    assert _code(response) == 21173
+    assert exception_code(response) == 21173
 
 
 def test_missing_permission_is_403(env: SimulatorEnv, kit: Kit) -> None:

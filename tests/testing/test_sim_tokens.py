@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from simkit import Kit
+from simkit import Kit, exception_code
 
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
 
@@ -58,9 +58,7 @@ def test_cannot_grant_permissions_not_held(env: SimulatorEnv, kit: Kit) -> None:
         headers=kit.auth,
         json={"permissions": ["InvoiceWrite"], "description": "Token from a test"},
     )
-    assert (
-        response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 26001
-    )
+    assert exception_code(response) == 26001
 
 
 def test_provisioning_rejects_invalid_nip(env: SimulatorEnv) -> None:

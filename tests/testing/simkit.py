@@ -66,6 +66,11 @@ PEF_XML = b"""<?xml version="1.0" encoding="utf-8"?>
 </Invoice>"""
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header carrying ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def exception_code(response: httpx.Response) -> int:
     """The first ``exceptionCode`` of a legacy (ExceptionResponse) error body."""
     return response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
@@ -203,7 +208,7 @@ class Kit:
 
     def wait_auth(self, started: dict) -> dict:
         """Poll the auth status until it leaves 100."""
-        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        headers = bearer(started["authenticationToken"]["token"])
         for _ in range(200):
             status = self.client.get(
                 f"/auth/{started['referenceNumber']}", headers=headers
@@ -218,7 +223,11 @@ class Kit:
         """Full KSeF-token authentication; keep the access and refresh tokens."""
         started = self.start_auth(nip, token)
         assert self.wait_auth(started)["status"]["code"] == 200
-        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        self.redeem(started)
+
+    def redeem(self, started: dict) -> None:
+        """Redeem a finished authentication; keep the access and refresh tokens."""
+        headers = bearer(started["authenticationToken"]["token"])
         tokens = self.client.post("/auth/token/redeem", headers=headers)
         assert tokens.status_code == 200, tokens.text
         self.access_token = tokens.json()["accessToken"]["token"]
@@ -227,7 +236,7 @@ class Kit:
     @property
     def auth(self) -> dict[str, str]:
         """The bearer header with the access token."""
-        return {"Authorization": f"Bearer {self.access_token}"}
+        return bearer(self.access_token)
 
     def encryption(self) -> tuple[bytes, bytes, dict]:
         """A fresh AES key and IV, and the ``encryption`` object wrapping them."""

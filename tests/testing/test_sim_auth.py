@@ -5,14 +5,10 @@ from __future__ import annotations
 import base64
 from contextlib import ExitStack
 
-from simkit import Kit, exception_code, kit_for
+from simkit import Kit, bearer, exception_code, kit_for
 
 from ksef_facade.testing.clock import ManualClock
 from ksef_facade.testing.pytest_plugin import SimulatorEnv
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_challenge_shape(kit: Kit) -> None:
@@ -119,7 +115,7 @@ def test_auth_status_in_progress_until_delay_passes(make_env) -> None:
     with ExitStack() as stack:
         kit = kit_for(env, stack)
         started = kit.start_auth(env.nip, env.ksef_token)
-        headers = _bearer(started["authenticationToken"]["token"])
+        headers = bearer(started["authenticationToken"]["token"])
         url = f"/auth/{started['referenceNumber']}"
         assert kit.client.get(url, headers=headers).json()["status"]["code"] == 100
         redeem = kit.client.post("/auth/token/redeem", headers=headers)
@@ -131,7 +127,7 @@ def test_auth_status_in_progress_until_delay_passes(make_env) -> None:
 def test_redeem_only_once(env: SimulatorEnv, kit: Kit) -> None:
     """A second redeem with the same authentication token is 21301."""
     started = kit.start_auth(env.nip, env.ksef_token)
-    headers = _bearer(started["authenticationToken"]["token"])
+    headers = bearer(started["authenticationToken"]["token"])
     assert kit.client.post("/auth/token/redeem", headers=headers).status_code == 200
     assert (
         exception_code(kit.client.post("/auth/token/redeem", headers=headers)) == 21301
@@ -144,7 +140,7 @@ def test_status_needs_the_matching_authentication_token(
     """Another operation's reference is 21304."""
     first = kit.start_auth(env.nip, env.ksef_token)
     second = kit.start_auth(env.nip, env.ksef_token)
-    headers = _bearer(first["authenticationToken"]["token"])
+    headers = bearer(first["authenticationToken"]["token"])
     response = kit.client.get(f"/auth/{second['referenceNumber']}", headers=headers)
     assert exception_code(response) == 21304
 
@@ -161,7 +157,7 @@ def test_missing_bearer_is_401_problem(env: SimulatorEnv, kit: Kit) -> None:
 def test_refresh_gives_a_working_access_token(authed: Kit) -> None:
     """The refresh token yields a new, usable access token."""
     response = authed.client.post(
-        "/auth/token/refresh", headers=_bearer(authed.refresh_token)
+        "/auth/token/refresh", headers=bearer(authed.refresh_token)
     )
     assert response.status_code == 200
     authed.access_token = response.json()["accessToken"]["token"]
@@ -178,7 +174,7 @@ def test_access_token_expires(make_env) -> None:
         clock.advance(61)
         assert kit.client.get("/auth/sessions", headers=kit.auth).status_code == 401
         refreshed = kit.client.post(
-            "/auth/token/refresh", headers=_bearer(kit.refresh_token)
+            "/auth/token/refresh", headers=bearer(kit.refresh_token)
         )
         assert refreshed.status_code == 200
 
@@ -222,7 +218,7 @@ def test_revoking_current_session_stops_refresh(authed: Kit) -> None:
         == 204
     )
     refresh = authed.client.post(
-        "/auth/token/refresh", headers=_bearer(authed.refresh_token)
+        "/auth/token/refresh", headers=bearer(authed.refresh_token)
     )
     assert refresh.status_code == 401
     assert authed.client.get("/auth/sessions", headers=authed.auth).status_code == 200
@@ -233,7 +229,7 @@ def test_revoke_other_session(env: SimulatorEnv, authed: Kit) -> None:
     other = Kit(authed.client)
     started = other.start_auth(env.nip, env.ksef_token)
     reference = started["referenceNumber"]
-    headers = _bearer(started["authenticationToken"]["token"])
+    headers = bearer(started["authenticationToken"]["token"])
     other.client.post("/auth/token/redeem", headers=headers)
     response = authed.client.delete(f"/auth/sessions/{reference}", headers=authed.auth)
     assert response.status_code == 204
@@ -258,7 +254,7 @@ def test_xades_is_not_supported_yet(env: SimulatorEnv, kit: Kit) -> None:
 def _auth_with_policy(kit: Kit, env: SimulatorEnv, allowed: dict) -> None:
     policy = {"authorizationPolicy": {"allowedIps": allowed}}
     started = kit.start_auth(env.nip, env.ksef_token, extra=policy)
-    headers = _bearer(started["authenticationToken"]["token"])
+    headers = bearer(started["authenticationToken"]["token"])
     kit.wait_auth(started)
     kit.access_token = kit.client.post("/auth/token/redeem", headers=headers).json()[
         "accessToken"
@@ -287,7 +283,7 @@ def test_auth_status_is_gone_after_retention(make_env) -> None:
         kit = kit_for(env, stack)
         started = kit.start_auth(env.nip, env.ksef_token)
         url = f"/auth/{started['referenceNumber']}"
-        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
+        headers = bearer(started["authenticationToken"]["token"])
         kept = kit.client.get(url, headers=headers)
         clock.advance(60)
         gone = kit.client.get(url, headers=headers)

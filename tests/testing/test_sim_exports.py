@@ -100,10 +100,7 @@ def test_export_in_progress_until_delay(make_env) -> None:
         kit = kit_for(env, stack)
         started = kit.start_auth(env.nip, env.ksef_token)
         clock.advance(3)
-        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
-        kit.access_token = kit.client.post(
-            "/auth/token/redeem", headers=headers
-        ).json()["accessToken"]["token"]
+        kit.redeem(started)
         reference, _, _ = _start(kit, clock.now())
         status = kit.client.get(
             f"/invoices/exports/{reference}", headers=kit.auth

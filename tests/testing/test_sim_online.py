@@ -236,9 +236,7 @@ def test_processing_delay_reports_150_then_200(make_env) -> None:
         clock.advance(0)
         started = kit.start_auth(env.nip, env.ksef_token)
         clock.advance(5)
-        headers = {"Authorization": f"Bearer {started['authenticationToken']['token']}"}
-        tokens = kit.client.post("/auth/token/redeem", headers=headers).json()
-        kit.access_token = tokens["accessToken"]["token"]
+        kit.redeem(started)
         session, aes_key, iv = kit.open_online()
         reference = kit.send(session, aes_key, iv, invoice_xml("D/1")).json()[
             "referenceNumber"

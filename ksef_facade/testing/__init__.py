@@ -39,8 +39,9 @@ rate_limit_escalation=1.0, validate_contract=False, spec_path=None, clock=None)`
     Contract: ``validate_contract=True`` checks every ``/v2`` request and response
     against the pinned spec (``spec_path``, else ``KSEF_SPEC_FILE``, else the shared
     copy) and records readable violations; a missing spec or openapi-core raises at
-    construction. ``check_contract(requests=True)`` raises
-    :class:`~.contract.ContractViolation` listing what was recorded.
+    construction. ``contract_problems(requests=True)`` lists what was recorded and
+    ``check_contract(requests=True)`` raises :class:`~.contract.ContractViolation`
+    with that list.
 
 ``ManualClock`` / ``SystemClock``
     Pass ``clock=ManualClock()`` and call ``clock.advance(seconds)`` to step through

@@ -64,10 +64,7 @@ class SimulatorEnv:
 
     def contract_problems(self) -> list[str]:
         """Return the contract violations that should fail the test."""
-        problems = list(self.sim.contract_violations)
-        if self.check_requests:
-            problems += self.sim.contract_request_violations
-        return problems
+        return self.sim.contract_problems(requests=self.check_requests)
 
 
 def _finish(env: SimulatorEnv) -> None:

@@ -324,18 +324,23 @@ class Simulator:
 
     # -- inspection ------------------------------------------------------------
 
-    def check_contract(self, *, requests: bool = True) -> None:
-        """Raise ``ContractViolation`` listing every contract violation so far.
+    def contract_problems(self, *, requests: bool = True) -> list[str]:
+        """Return the contract violations recorded so far.
 
         Response violations always count; request violations unless ``requests``
         is false (for tests that send bad requests on purpose).
         """
-        from .contract import ContractViolation
-
         with self.lock:
             problems = list(self.contract_violations)
             if requests:
                 problems += self.contract_request_violations
+            return problems
+
+    def check_contract(self, *, requests: bool = True) -> None:
+        """Raise ``ContractViolation`` listing :meth:`contract_problems`, if any."""
+        from .contract import ContractViolation
+
+        problems = self.contract_problems(requests=requests)
         if problems:
             raise ContractViolation(
                 f"{len(problems)} KSeF contract violation(s):\n" + "\n".join(problems)

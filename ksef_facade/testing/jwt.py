@@ -8,28 +8,30 @@ import hmac
 import json
 from typing import Any
 
-__all__ = ["InvalidTokenError", "decode", "encode"]
+__all__ = ["InvalidTokenError", "b64url", "decode", "encode", "unb64url"]
 
 
 class InvalidTokenError(Exception):
     """Raised when a token is malformed or its signature does not match."""
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Return unpadded URL-safe Base64 of ``data`` (RFC 7515, section 2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64url(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """Decode unpadded URL-safe Base64; raise ``ValueError`` when it is not."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def encode(claims: dict[str, Any], secret: bytes) -> str:
     """Return a compact HS256 JWT carrying ``claims``."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
     signing_input = f"{header}.{payload}".encode("ascii")
     signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64url(signature)}"
+    return f"{header}.{payload}.{b64url(signature)}"
 
 
 def decode(token: str, secret: bytes) -> dict[str, Any]:
@@ -39,13 +41,13 @@ def decode(token: str, secret: bytes) -> dict[str, Any]:
         raise InvalidTokenError("not a compact JWT")
 
     try:
-        signature = _unb64url(parts[2])
+        signature = unb64url(parts[2])
         expected = hmac.new(
             secret, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256
         ).digest()
         if not hmac.compare_digest(signature, expected):
             raise InvalidTokenError("signature mismatch")
-        claims = json.loads(_unb64url(parts[1]))
+        claims = json.loads(unb64url(parts[1]))
     except (ValueError, UnicodeError) as exc:
         raise InvalidTokenError("malformed JWT") from exc
 

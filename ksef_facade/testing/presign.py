@@ -6,13 +6,13 @@ their own access key and are called without a bearer token.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
 from datetime import datetime
 from typing import Any
+
+from .jwt import b64url, unb64url
 
 __all__ = ["sign", "verify"]
 
@@ -20,7 +20,7 @@ __all__ = ["sign", "verify"]
 def sign(secret: bytes, payload: dict[str, Any]) -> str:
     """Return an opaque, signed token carrying ``payload``."""
     raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    body = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    body = b64url(raw)
     mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]
     return f"{body}.{mac}"
 
@@ -37,8 +37,8 @@ def verify(secret: bytes, token: str, now: datetime | None) -> dict[str, Any] | 
     if not hmac.compare_digest(mac.encode(), expected[:32].encode()):
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (binascii.Error, ValueError):
+        payload = json.loads(unb64url(body))
+    except ValueError:
         return None
     if not isinstance(payload, dict):
         return None

@@ -26,7 +26,7 @@ from .fields import (
 )
 from .presign import sign, verify
 from .processing import MAX_INVOICE_WITH_ATTACHMENT_SIZE, process_invoice
-from .servercrypto import DecryptionError, sha256_b64
+from .servercrypto import DecryptionError, declared_mismatch
 from .sessions_common import (
     BATCH_WRITE_PERMISSIONS,
     decrypt,
@@ -147,7 +147,7 @@ def upload_part(call: Call) -> Reply:
         )
 
     size, digest = session.batch.parts[number]
-    if len(call.body) != size or sha256_b64(call.body) != digest:
+    if declared_mismatch(call.body, size, digest):
         return text_reply(
             400, "The part's size or hash does not match its declaration."
         )
@@ -193,7 +193,7 @@ def _process_package(call: Call, session: SessionRecord) -> Status | None:
         except DecryptionError:
             return Status(435, "Błąd odszyfrowania zaszyfrowanych części archiwum")
     joined = b"".join(plain)
-    if len(joined) != package.file_size or sha256_b64(joined) != package.file_hash:
+    if declared_mismatch(joined, package.file_size, package.file_hash):
         return Status(
             405,
             "Błąd weryfikacji poprawności dostarczonych elementów paczki",

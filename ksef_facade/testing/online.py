@@ -17,7 +17,7 @@ from .processing import (
     find_corrected_invoice,
     process_invoice,
 )
-from .servercrypto import DecryptionError, sha256_b64
+from .servercrypto import DecryptionError, declared_mismatch
 from .sessions_common import (
     WRITE_PERMISSIONS,
     decrypt,
@@ -80,9 +80,10 @@ def send_online_invoice(call: Call) -> Reply:
     # limity/limity.md: 1 MB per invoice; online sessions take no attachments.
     if invoice_size > MAX_INVOICE_SIZE:
         raise ApiError(21405, f"Rozmiar faktury przekracza {MAX_INVOICE_SIZE} bajtów.")
-    if len(encrypted) != encrypted_size:
+    mismatch = declared_mismatch(encrypted, encrypted_size, encrypted_hash)
+    if mismatch == "size":
         raise ApiError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
-    if sha256_b64(encrypted) != encrypted_hash:
+    if mismatch == "hash":
         raise ApiError(21403, "Skrót treści nie zgadza się ze skrótem pliku.")
 
     content: bytes | None

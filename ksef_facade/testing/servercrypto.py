@@ -31,6 +31,7 @@ __all__ = [
     "aes_cbc_decrypt",
     "aes_cbc_encrypt",
     "certificate_id",
+    "declared_mismatch",
     "public_key_id",
     "rsa_oaep_decrypt",
     "seeded_rsa_key",
@@ -54,6 +55,18 @@ class DecryptionError(Exception):
 def sha256_b64(data: bytes) -> str:
     """Return the Base64 SHA-256 of ``data``."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def declared_mismatch(data: bytes, size: int | None, digest: str | None) -> str | None:
+    """Return ``"size"`` or ``"hash"`` where ``data`` is off its declaration, or None.
+
+    A ``None`` declaration is not checked; the size is checked first.
+    """
+    if size is not None and len(data) != size:
+        return "size"
+    if digest is not None and sha256_b64(data) != digest:
+        return "hash"
+    return None
 
 
 def _probably_prime(n: int, rng: random.Random) -> bool:

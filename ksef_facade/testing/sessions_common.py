@@ -8,7 +8,7 @@ from typing import Any
 from .calls import Access, Call
 from .errors import ApiError
 from .fields import b64_field, object_field, optional_digest, str_field
-from .invoicexml import FORM_CODES
+from .invoicexml import FORM_CODES, form_code_key
 from .processing import session_status
 from .servercrypto import DecryptionError, aes_cbc_decrypt, rsa_oaep_decrypt
 from .state import BatchPackage, SessionRecord, Status
@@ -42,7 +42,7 @@ def read_form_code(body: dict[str, Any]) -> dict[str, str]:
         "schemaVersion": str_field(form, "schemaVersion"),
         "value": str_field(form, "value"),
     }
-    if (code["systemCode"], code["schemaVersion"], code["value"]) not in FORM_CODES:
+    if form_code_key(code) not in FORM_CODES:
         raise ApiError(21405, "Wskazany kod formularza nie jest wspierany.")
     return code
 

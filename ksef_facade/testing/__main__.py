@@ -13,12 +13,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from .identifiers import TEST_NIP
+
 if TYPE_CHECKING:
     from .simulator import Simulator
 
 __all__ = ["main"]
 
-DEFAULT_NIP = "5265877635"
+# Simulator options the command line can set; unset ones keep their defaults.
+_TUNABLE = ("seed", "processing_delay", "access_token_ttl", "refresh_token_ttl")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,18 +43,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NIP:SECRET",
         help="a KSeF token to accept for a NIP context (repeatable)",
     )
+    # Options left out keep the Simulator's own defaults (hence SUPPRESS).
     serve.add_argument(
-        "--seed", type=int, default=0, help="seed for keys and identifiers"
+        "--seed",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="seed for keys and identifiers (default 0)",
     )
     serve.add_argument(
         "--processing-delay",
         type=float,
-        default=0.0,
-        help="seconds until work completes",
+        default=argparse.SUPPRESS,
+        help="seconds until work completes (default 0)",
     )
-    serve.add_argument("--access-token-ttl", type=float, default=900.0, help="seconds")
     serve.add_argument(
-        "--refresh-token-ttl", type=float, default=7 * 86400.0, help="seconds"
+        "--access-token-ttl",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="seconds (default 900)",
+    )
+    serve.add_argument(
+        "--refresh-token-ttl",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="seconds (default 7 days)",
     )
     serve.add_argument(
         "--rate-limits", action="store_true", help="enforce the spec's x-rate-limits"
@@ -105,10 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         sim = Simulator(
-            seed=args.seed,
-            processing_delay=args.processing_delay,
-            access_token_ttl=args.access_token_ttl,
-            refresh_token_ttl=args.refresh_token_ttl,
+            **{name: getattr(args, name) for name in _TUNABLE if hasattr(args, name)},
             enforce_rate_limits=args.rate_limits,
             validate_contract=args.validate_contract,
         )
@@ -116,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"cannot validate the contract: {exc}") from exc
     accepted = []
     try:
-        for nip, secret in _parse_tokens(args.token) or [(DEFAULT_NIP, "")]:
+        for nip, secret in _parse_tokens(args.token) or [(TEST_NIP, "")]:
             accepted.append((nip, sim.add_ksef_token(nip, secret or None)))
     except ValueError as exc:
         raise SystemExit(f"invalid --token: {exc}") from exc

@@ -16,6 +16,7 @@ from datetime import datetime
 __all__ = [
     "KSEF_NUMBER_PATTERN",
     "REFERENCE_NUMBER_PATTERN",
+    "TEST_NIP",
     "crc8",
     "is_valid_ksef_number",
     "is_valid_nip",
@@ -28,6 +29,9 @@ REFERENCE_NUMBER_PATTERN = re.compile(
     r"^\d{8}-[A-Z]{2}-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$"
 )
 _NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
+# The NIP of the docs' examples (numer-ksef.md), which the command line and the pytest
+# fixtures provision a KSeF token for.
+TEST_NIP = "5265877635"
 
 
 def crc8(data: bytes) -> int:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from .identifiers import TEST_NIP
+
 if TYPE_CHECKING:
     from .simulator import Simulator
 
@@ -31,7 +33,6 @@ __all__ = [
     "simulator_env",
 ]
 
-TEST_NIP = "5265877635"
 IN_PROCESS_BASE_URL = "http://ksef-simulator.invalid/v2"
 
 

@@ -22,7 +22,7 @@ from .calls import EXPIRED_LINK, Access, Call, Reply, document_reply, text_reply
 from .errors import ApiError, timestamp
 from .fields import bool_field, compression_field, object_field
 from .invoices import date_of, metadata_json, select_invoices
-from .presign import sign, verify
+from .presign import download_link, verify
 from .servercrypto import aes_cbc_encrypt, sha256_b64
 from .sessions_common import KEY_ERROR, read_encryption
 from .state import InvoiceRecord, Status
@@ -178,21 +178,19 @@ def start_export(call: Call) -> Reply:
 
 def _part_json(call: Call, record: ExportRecord, number: int) -> dict[str, Any]:
     part = record.parts[number - 1]
-    expires = call.sim.now() + timedelta(hours=1)
-    token = sign(
-        call.sim.presign_secret,
-        {"x": record.reference_number, "n": number, "e": int(expires.timestamp())},
+    url, expires = download_link(
+        call, "export", {"x": record.reference_number, "n": number}
     )
     return {
         "ordinalNumber": number,
         "partName": part.name,
         "method": "GET",
-        "url": f"{call.origin}/export/{token}",
+        "url": url,
         "partSize": part.size,
         "partHash": part.digest,
         "encryptedPartSize": len(part.encrypted),
         "encryptedPartHash": sha256_b64(part.encrypted),
-        "expirationDate": timestamp(expires),
+        "expirationDate": expires,
     }
 
 

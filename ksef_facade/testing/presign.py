@@ -9,12 +9,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from .errors import timestamp
 from .jwt import b64url, unb64url
 
-__all__ = ["sign", "verify"]
+if TYPE_CHECKING:
+    from .calls import Call
+
+__all__ = ["LINK_TTL", "download_link", "sign", "verify"]
+
+# How long the UPO and export-part download links stay valid.
+LINK_TTL = timedelta(hours=1)
 
 
 def sign(secret: bytes, payload: dict[str, Any]) -> str:
@@ -23,6 +30,13 @@ def sign(secret: bytes, payload: dict[str, Any]) -> str:
     body = b64url(raw)
     mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]
     return f"{body}.{mac}"
+
+
+def download_link(call: Call, prefix: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """Return a signed ``{origin}/{prefix}/{token}`` link and its expiry timestamp."""
+    expires = call.sim.now() + LINK_TTL
+    token = sign(call.sim.presign_secret, {**payload, "e": int(expires.timestamp())})
+    return f"{call.origin}/{prefix}/{token}", timestamp(expires)
 
 
 def verify(secret: bytes, token: str, now: datetime | None) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from .calls import EXPIRED_LINK, Call, Reply, document_reply, text_reply
 from .errors import ApiError, timestamp
 from .fields import date_time, page_size
 from .paging import paged_reply
-from .presign import sign, verify
+from .presign import download_link, verify
 from .processing import invoice_status, invoice_upo, session_status
 from .sessions_common import find_session
 from .state import InvoiceRecord, SessionRecord, Status
@@ -42,23 +42,13 @@ READ_PERMISSIONS = (
 )
 # spec GET /sessions: PefInvoiceWrite is not among them.
 SESSION_LIST_PERMISSIONS = ("InvoiceWrite", "Introspection", "EnforcementOperations")
-_URL_TTL = timedelta(hours=1)
 
 
 def _presigned_upo_url(
     call: Call, session: SessionRecord, kind: str, ref: str
 ) -> tuple[str, str]:
-    expires = call.sim.now() + _URL_TTL
-    token = sign(
-        call.sim.presign_secret,
-        {
-            "s": session.reference_number,
-            "k": kind,
-            "r": ref,
-            "e": int(expires.timestamp()),
-        },
-    )
-    return f"{call.origin}/upo/{token}", timestamp(expires)
+    payload = {"s": session.reference_number, "k": kind, "r": ref}
+    return download_link(call, "upo", payload)
 
 
 def invoice_json(

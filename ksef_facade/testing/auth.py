@@ -15,8 +15,8 @@ from typing import Any
 from .calls import Call, Reply
 from .errors import ApiError, timestamp
 from .fields import b64_field, object_field, optional_digest, page_size, str_field
+from .keys import unwrap
 from .paging import paged_reply
-from .servercrypto import DecryptionError, rsa_oaep_decrypt
 from .state import AuthOperation, Challenge, Status
 
 __all__ = [
@@ -161,14 +161,7 @@ def auth_ksef_token(call: Call) -> Reply:
         raise ApiError(21111)
     challenge.used = True
 
-    plaintext = None
-    for key in keys:
-        try:
-            plaintext = rsa_oaep_decrypt(key.private_key, encrypted)
-            break
-        except DecryptionError:
-            continue
-
+    plaintext = unwrap(keys, encrypted)
     allowed_ips = read_ip_policy(body)
     context_id = {"type": context_type, "value": context_value}
     outcome, token_reference, permissions = decide_token_auth(

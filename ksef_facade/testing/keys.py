@@ -16,13 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import ApiError
 from .servercrypto import (
+    DecryptionError,
     certificate_id,
     public_key_id,
+    rsa_oaep_decrypt,
     seeded_rsa_key,
     self_signed_certificate,
 )
 
-__all__ = ["USAGES", "KeyStore", "PublishedKey"]
+__all__ = ["USAGES", "KeyStore", "PublishedKey", "unwrap"]
 
 USAGES = ("KsefTokenEncryption", "SymmetricKeyEncryption")
 _VALIDITY = timedelta(days=730)
@@ -56,6 +58,16 @@ class PublishedKey:
             "validTo": self.valid_to.isoformat(),
             "usage": [self.usage],
         }
+
+
+def unwrap(keys: list[PublishedKey], ciphertext: bytes) -> bytes | None:
+    """Return ``ciphertext`` RSA-OAEP-decrypted by the first of ``keys`` that can."""
+    for key in keys:
+        try:
+            return rsa_oaep_decrypt(key.private_key, ciphertext)
+        except DecryptionError:
+            continue
+    return None
 
 
 class KeyStore:

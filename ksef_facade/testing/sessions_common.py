@@ -9,8 +9,9 @@ from .calls import Access, Call
 from .errors import ApiError
 from .fields import b64_field, object_field, optional_digest, str_field
 from .invoicexml import FORM_CODES, form_code_key
+from .keys import unwrap
 from .processing import session_status
-from .servercrypto import DecryptionError, aes_cbc_decrypt, rsa_oaep_decrypt
+from .servercrypto import aes_cbc_decrypt
 from .state import BatchPackage, SessionRecord, Status
 
 __all__ = [
@@ -54,14 +55,11 @@ def read_encryption(call: Call, body: dict[str, Any]) -> tuple[bytes | None, byt
     iv = b64_field(encryption, "initializationVector", length=16)
     key_id = optional_digest(encryption, "publicKeyId")
     keys = call.sim.keys.candidates("SymmetricKeyEncryption", key_id)
-    for key in keys:
-        try:
-            aes_key = rsa_oaep_decrypt(key.private_key, wrapped)
-        except DecryptionError:
-            continue
-        if len(aes_key) == 32:
-            return aes_key, iv
-    return None, iv
+    aes_key = unwrap(keys, wrapped)
+    # spec EncryptionInfo: the wrapped symmetric key is 32 bytes.
+    if aes_key is None or len(aes_key) != 32:
+        return None, iv
+    return aes_key, iv
 
 
 def _wants_subject_validation(call: Call) -> bool:

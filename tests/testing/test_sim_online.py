@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -32,11 +33,16 @@ def _send_and_wait(kit: Kit, invoice: bytes) -> dict:
 
 def test_open_returns_reference_and_twelve_hour_validity(authed: Kit) -> None:
     """sesja-interaktywna.md: a session lives 12 hours."""
+    before = datetime.now(UTC)
     response = authed.post_open_online(authed.encryption()[2])
+    after = datetime.now(UTC)
+
     body = response.json()
     assert response.status_code == 201
     assert len(body["referenceNumber"]) == 36
-    assert "T" in body["validUntil"]
+    valid_until = datetime.fromisoformat(body["validUntil"])
+    assert before + timedelta(hours=12) - timedelta(seconds=1) <= valid_until
+    assert valid_until <= after + timedelta(hours=12) + timedelta(seconds=1)
 
 
 def test_fa2_invoice_is_accepted(authed: Kit) -> None:

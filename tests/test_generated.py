@@ -142,3 +142,23 @@ def test_check_mode_fails_on_a_stale_tree(
 
     assert result.returncode == 1
     assert "types.py" in result.stderr
+
+
+def test_models_load_on_first_use() -> None:
+    """Importing one model leaves the other models unloaded, yet all are reachable."""
+    probe = (
+        "import sys\n"
+        "from ksef_api.models import FormCode\n"
+        "loaded = [m for m in sys.modules if m.startswith('ksef_api.models.')]\n"
+        "import ksef_api.models as models\n"
+        "reachable = [getattr(models, name) for name in models.__all__]\n"
+        "print(len(loaded), len(reachable))\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    loaded, reachable = map(int, result.stdout.split())
+    assert loaded < 10
+    assert reachable > 290

@@ -410,13 +410,9 @@ async def async_send_batch(
         )
         if on_state is not None:
             on_state(session.state)
-        await session.upload(
-            concurrency=concurrency,
-            max_part_reuploads=max_part_reuploads,
-            on_progress=on_progress,
-            on_state=on_state,
+        await _upload_and_close(
+            session, concurrency, max_part_reuploads, on_progress, on_state
         )
-        await session.close()
     except BaseException:
         if parts_dir is None or session is None:
             package.close()
@@ -425,6 +421,23 @@ async def async_send_batch(
         raise
 
     return await session.result(interval=interval, max_wait=max_wait)
+
+
+async def _upload_and_close(
+    session: AsyncBatchSession,
+    concurrency: int,
+    max_part_reuploads: int,
+    on_progress: ProgressCallback | None,
+    on_state: StateCallback | None,
+) -> None:
+    """Upload the parts still missing, then close the session."""
+    await session.upload(
+        concurrency=concurrency,
+        max_part_reuploads=max_part_reuploads,
+        on_progress=on_progress,
+        on_state=on_state,
+    )
+    await session.close()
 
 
 async def async_resume_batch(
@@ -443,13 +456,9 @@ async def async_resume_batch(
     session = AsyncBatchSession.resume(client, state)
 
     if await session.is_open():
-        await session.upload(
-            concurrency=concurrency,
-            max_part_reuploads=max_part_reuploads,
-            on_progress=on_progress,
-            on_state=on_state,
+        await _upload_and_close(
+            session, concurrency, max_part_reuploads, on_progress, on_state
         )
-        await session.close()
     else:
         # Closed before the crash: KSeF has every part; only the results remain.
         session._mark_closed()

@@ -407,13 +407,9 @@ def send_batch(
         )
         if on_state is not None:
             on_state(session.state)
-        session.upload(
-            concurrency=concurrency,
-            max_part_reuploads=max_part_reuploads,
-            on_progress=on_progress,
-            on_state=on_state,
+        _upload_and_close(
+            session, concurrency, max_part_reuploads, on_progress, on_state
         )
-        session.close()
     except BaseException:
         if parts_dir is None or session is None:
             package.close()
@@ -422,6 +418,23 @@ def send_batch(
         raise
 
     return session.result(interval=interval, max_wait=max_wait)
+
+
+def _upload_and_close(
+    session: BatchSession,
+    concurrency: int,
+    max_part_reuploads: int,
+    on_progress: ProgressCallback | None,
+    on_state: StateCallback | None,
+) -> None:
+    """Upload the parts still missing, then close the session."""
+    session.upload(
+        concurrency=concurrency,
+        max_part_reuploads=max_part_reuploads,
+        on_progress=on_progress,
+        on_state=on_state,
+    )
+    session.close()
 
 
 def resume_batch(
@@ -440,13 +453,9 @@ def resume_batch(
     session = BatchSession.resume(client, state)
 
     if session.is_open():
-        session.upload(
-            concurrency=concurrency,
-            max_part_reuploads=max_part_reuploads,
-            on_progress=on_progress,
-            on_state=on_state,
+        _upload_and_close(
+            session, concurrency, max_part_reuploads, on_progress, on_state
         )
-        session.close()
     else:
         # Closed before the crash: KSeF has every part; only the results remain.
         session._mark_closed()

@@ -52,13 +52,6 @@ def _delays(
         raise ValueError(f"{attribute.name} must hold finite numbers >= 0")
 
 
-def _at_least_one(
-    instance: object, attribute: attrs.Attribute[int], value: int
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an integer >= 1")
-
-
 @attrs.frozen
 class ReconcilePolicy:
     """How hard to look for an invoice whose send failed, and how often to resend.
@@ -71,7 +64,7 @@ class ReconcilePolicy:
     lookup_delays: tuple[float, ...] = attrs.field(
         default=(0.0, 1.0, 3.0), validator=_delays
     )
-    max_sends: int = attrs.field(default=3, validator=_at_least_one)
+    max_sends: int = attrs.field(default=3, validator=retry.positive_int)
 
 
 DEFAULT_RECONCILE_POLICY = ReconcilePolicy()

@@ -105,9 +105,8 @@ def _at_least_one(
         raise ValueError(f"{attribute.name} must be a finite number >= 1")
 
 
-def _positive_int(
-    instance: object, attribute: attrs.Attribute[int], value: int
-) -> None:
+def positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    """An attrs validator: ``value`` is a whole number of at least 1 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{attribute.name} must be an integer >= 1")
 
@@ -128,7 +127,7 @@ class RetryPolicy:
     taken off, so waits spread over `[base * (1 - jitter), base]`.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive_int)
+    max_attempts: int = attrs.field(default=5, validator=positive_int)
     max_total_time: float = attrs.field(
         default=120.0, converter=float, validator=_non_negative
     )
